@@ -18,6 +18,7 @@ Index conventions, everywhere in deepeft:
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Sequence
 
 import numpy as np
@@ -133,13 +134,22 @@ def theory(net: Network, x: object = None) -> Theory:
         raise TypeError(msg)
     if x is None:
         x = np.ones(net.n0)
+    # (module, class) implementing each ensemble; the modules load on demand.
     if net.is_linear and net.init == "gaussian":
-        from .linear_theory import LinearTheory
-
-        return LinearTheory(net, x)
-    msg = (
-        f"no theory is available for {net!r}: deepeft.theory covers deep linear networks "
-        "(activation='linear') with Gaussian weights (init='gaussian'). "
-        "Use deepeft.sample(...) for a Monte Carlo answer."
-    )
-    raise ValueError(msg)
+        target = ("linear_theory", "LinearTheory")
+    elif net.is_linear and net.init == "orthogonal":
+        target = ("orthogonal_theory", "OrthogonalLinearTheory")
+    else:
+        target = ("nonlinear_theory", "NonlinearTheory")
+    try:
+        module = importlib.import_module(f".{target[0]}", __package__)
+    except ModuleNotFoundError as exc:
+        if exc.name != f"{__package__}.{target[0]}":
+            raise
+        msg = (
+            f"no theory is available for {net!r} in this version of deepeft: "
+            "deepeft.theory covers deep linear networks (activation='linear') with Gaussian weights. "
+            "Use deepeft.sample(...) for a Monte Carlo answer."
+        )
+        raise ValueError(msg) from None
+    return getattr(module, target[1])(net, x)
