@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from pathlib import Path
 import sys
 
 import numpy as np
@@ -124,12 +125,15 @@ def test_tour_runs_and_writes_figures(capsys, tmp_path):
     out = run_json(capsys, ["tour", "--out", str(tmp_path), "--quick", "--json"])
     assert set(out["figures"]) >= {"a", "b", "c", "d"}
     for path in out["figures"].values():
-        data = open(path, "rb").read(8)
+        data = Path(path).read_bytes()[:8]
         assert data.startswith(b"\x89PNG")
     b = out["numbers"]["b"]
     for entry in b.values():
         assert max(abs(z) for z in entry["z"]) < 5
-    assert out["numbers"]["c"]["slope"] == pytest.approx(-2, abs=0.05)
+    assert max(abs(z) for z in out["numbers"]["d"]["z"]) < 5
+    c = out["numbers"]["c"]
+    assert c["slope"] == pytest.approx(-2, abs=0.05)
+    assert c["n2_conn6_at_largest"] == pytest.approx(c["limit"], rel=0.03)
     assert any("criticality" in line for line in out["narrative"])
 
 

@@ -14,7 +14,7 @@ import pytest
 
 import deepeft
 from deepeft import Network
-from deepeft.compare import Comparison, Record, default_patterns
+from deepeft.comparison import Comparison, Record, default_patterns
 
 SEED = 20261123
 # Jackknife standard errors over 32 batches make z Student-t with 31 dof:

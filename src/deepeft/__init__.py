@@ -50,13 +50,13 @@ _LAZY = {
     "sample": ("sampling", "sample"),
     "Estimates": ("sampling", "Estimates"),
     "Estimate": ("estimators", "Estimate"),
-    "compare": ("compare", "compare"),
-    "Comparison": ("compare", "Comparison"),
+    "compare": ("comparison", "compare"),
+    "Comparison": ("comparison", "Comparison"),
     "output_distribution": ("distributions", "output_distribution"),
 }
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .compare import Comparison, compare
+    from .comparison import Comparison, compare
     from .distributions import output_distribution
     from .estimators import Estimate
     from .sampling import Estimates, sample

@@ -14,7 +14,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                        "and PNG figures: criticality, growth of the 4-pt function with depth, the 1/n^2 "
                        "6-pt function, and the breakdown of the 1/n expansion at L/n ~ 1.")
     p.add_argument("--out", type=Path, default=Path("deepeft-tour"), help="folder for the figures (default ./deepeft-tour)")
-    p.add_argument("--networks", type=int, default=20_000, help="Monte Carlo networks per width (default 20000)")
+    p.add_argument("--networks", type=int, default=100_000, help="Monte Carlo networks per width (default 100000)")
     p.add_argument("--seed", type=int, default=0, help="Monte Carlo seed (default 0)")
     p.add_argument("--quick", action="store_true", help="smaller Monte Carlo runs")
     p.add_argument("--json", action="store_true", help="print the numbers as JSON instead of the narrative")
