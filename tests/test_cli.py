@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 import subprocess
-from pathlib import Path
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -54,7 +54,8 @@ def test_theory_with_inputs_file_and_per_layer_parameters(capsys, tmp_path):
 def test_theory_table_output(capsys):
     assert main(["theory", "--n0", "1", "--width", "10", "--depth", "5", "--order", "6"]) == 0
     text = capsys.readouterr().out
-    assert "V/G² exact" in text and "10.736" in text
+    assert "V/G² exact" in text
+    assert "10.736" in text
 
 
 def test_sample_json_is_reproducible(capsys):
@@ -78,7 +79,8 @@ def test_sample_table_output(capsys):
 def test_compare_json_and_exit_status(capsys):
     argv = ["compare", "--widths", "1,5,5,5", "--networks", "4000", "--seed", "1", "--no-progress", "--json"]
     out = run_json(capsys, argv)
-    assert out["records"] and out["max_abs_z"] < 5
+    assert out["records"]
+    assert out["max_abs_z"] < 5
     labels = {r["label"] for r in out["records"]}
     assert "κ[z_i;0 z_i;0 z_j;0 z_j;0]" in labels
     # --fail-above turns a disagreement into exit status 1

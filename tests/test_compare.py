@@ -78,7 +78,8 @@ def test_records_and_rendering(two_input_run):
     assert rec.label == "E[z_i;0 z_i;1]"
     assert comp[1].label == "E[z_i;0 z_i;1 z_j;0 z_j;1]"
     d = comp.to_dicts()[1]
-    assert d["neurons"] == [0, 0, 1, 1] and d["quantity"] == "moment"
+    assert d["neurons"] == [0, 0, 1, 1]
+    assert d["quantity"] == "moment"
     assert math.isclose(d["theory"], th.moment(2, (0, 0, 1, 1), (0, 1, 0, 1)))
     text = str(comp)
     assert "E[z_i;0 z_i;1]" in text

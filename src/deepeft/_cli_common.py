@@ -113,7 +113,8 @@ def inputs_from_args(args: argparse.Namespace, net: Network) -> np.ndarray:
     try:
         return net.check_inputs(x)
     except (ValueError, TypeError) as exc:
-        raise CLIError(f"--inputs: {exc}") from exc
+        msg = f"--inputs: {exc}"
+        raise CLIError(msg) from exc
 
 
 def _default(obj: Any) -> Any:

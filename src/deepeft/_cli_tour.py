@@ -9,11 +9,14 @@ from ._cli_common import emit_json
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser("tour", help="the guided tour: the lectures' claims, exact and by Monte Carlo, with figures",
+    p = sub.add_parser(
+        "tour",
+        help="the guided tour: the lectures' claims, exact and by Monte Carlo, with figures",
                        description="Reproduce the seed lectures' claims on deep linear networks with numbers "
                        "and PNG figures: criticality, growth of the 4-pt function with depth, the 1/n^2 "
                        "6-pt function, and the breakdown of the 1/n expansion at L/n ~ 1.")
-    p.add_argument("--out", type=Path, default=Path("deepeft-tour"), help="folder for the figures (default ./deepeft-tour)")
+    p.add_argument("--out", type=Path, default=Path("deepeft-tour"),
+                   help="folder for the figures (default ./deepeft-tour)")
     p.add_argument("--networks", type=int, default=100_000, help="Monte Carlo networks per width (default 100000)")
     p.add_argument("--seed", type=int, default=0, help="Monte Carlo seed (default 0)")
     p.add_argument("--quick", action="store_true", help="smaller Monte Carlo runs")

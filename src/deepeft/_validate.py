@@ -7,6 +7,7 @@ says what is allowed -- never with a traceback from deep inside NumPy.
 
 from __future__ import annotations
 
+import math
 import numbers
 from collections.abc import Sequence
 
@@ -19,6 +20,7 @@ __all__ = [
     "check_layer",
     "check_positive_int",
     "check_seed",
+    "per_layer",
 ]
 
 
@@ -126,3 +128,32 @@ def check_seed(seed: object) -> int | np.random.SeedSequence:
         f"got {seed!r} of type {type(seed).__name__}."
     )
     raise TypeError(msg) if not _is_int(seed) else ValueError(msg)
+
+
+def per_layer(name: str, value: object, depth: int, *, strictly_positive: bool) -> tuple[float, ...]:
+    """Broadcast a scalar or validate a length-``depth`` sequence of finite reals."""
+    bound = "> 0" if strictly_positive else ">= 0"
+    if isinstance(value, (numbers.Real, np.floating, np.integer)) and not isinstance(value, bool):
+        values = [value] * depth
+    elif isinstance(value, (list, tuple, np.ndarray)):
+        values = list(np.asarray(value).ravel()) if isinstance(value, np.ndarray) else list(value)
+        if len(values) != depth:
+            msg = (
+                f"`{name}` must be a scalar or have one value per layer (length L={depth}), "
+                f"got length {len(values)}: {value!r}."
+            )
+            raise ValueError(msg)
+    else:
+        msg = f"`{name}` must be a real number or a sequence of L={depth} real numbers, got {value!r}."
+        raise TypeError(msg)
+    out = []
+    for v in values:
+        if isinstance(v, bool) or not isinstance(v, (numbers.Real, np.floating, np.integer)):
+            msg = f"`{name}` must contain real numbers, got {value!r}."
+            raise TypeError(msg)
+        v = float(v)
+        if not math.isfinite(v) or v < 0 or (strictly_positive and v == 0):
+            msg = f"`{name}` values must be finite and {bound}, got {value!r}."
+            raise ValueError(msg)
+        out.append(v)
+    return tuple(out)

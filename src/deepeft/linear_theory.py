@@ -56,8 +56,8 @@ import numpy as np
 
 from ._combinatorics import canonical_pattern, matchings, matchings_with_cycles, set_partitions
 from ._theory import Theory
-from ._validate import check_choice, check_index_sequence, check_positive_int
-from .network import Network, _per_layer
+from ._validate import check_choice, check_index_sequence, check_positive_int, per_layer
+from .network import Network
 
 __all__ = ["LinearTheory"]
 
@@ -723,8 +723,8 @@ class LinearTheory(Theory):
         """
         layer = self._check_layer(layer, allow_input=False)
         depth = self.depth
-        lb = _per_layer("lambda_b", lambda_b, depth, strictly_positive=False)
-        lw = _per_layer("lambda_w", lambda_w, depth, strictly_positive=False)
+        lb = per_layer("lambda_b", lambda_b, depth, strictly_positive=False)
+        lw = per_layer("lambda_w", lambda_w, depth, strictly_positive=False)
         cw = self.network.cw
         theta = lb[0] + lw[0] * self._kernels[0]
         for l in range(1, layer):

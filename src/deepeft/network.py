@@ -15,48 +15,18 @@ Conventions (Roberts & Yaida, *The Principles of Deep Learning Theory*, ch. 2;
 
 from __future__ import annotations
 
-import math
 import numbers
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from . import activations as _act
-from ._validate import check_choice, check_inputs, check_positive_int
+from ._validate import check_choice, check_inputs, check_positive_int, per_layer
 
 __all__ = ["INITS", "Network"]
 
 #: Weight ensembles understood by deepeft.
 INITS: tuple[str, ...] = ("gaussian", "orthogonal")
-
-
-def _per_layer(name: str, value: object, depth: int, *, strictly_positive: bool) -> tuple[float, ...]:
-    """Broadcast a scalar or validate a length-``depth`` sequence of finite reals."""
-    bound = "> 0" if strictly_positive else ">= 0"
-    if isinstance(value, (numbers.Real, np.floating, np.integer)) and not isinstance(value, bool):
-        values = [value] * depth
-    elif isinstance(value, (list, tuple, np.ndarray)):
-        values = list(np.asarray(value).ravel()) if isinstance(value, np.ndarray) else list(value)
-        if len(values) != depth:
-            msg = (
-                f"`{name}` must be a scalar or have one value per layer (length L={depth}), "
-                f"got length {len(values)}: {value!r}."
-            )
-            raise ValueError(msg)
-    else:
-        msg = f"`{name}` must be a real number or a sequence of L={depth} real numbers, got {value!r}."
-        raise TypeError(msg)
-    out = []
-    for v in values:
-        if isinstance(v, bool) or not isinstance(v, (numbers.Real, np.floating, np.integer)):
-            msg = f"`{name}` must contain real numbers, got {value!r}."
-            raise TypeError(msg)
-        v = float(v)
-        if not math.isfinite(v) or v < 0 or (strictly_positive and v == 0):
-            msg = f"`{name}` values must be finite and {bound}, got {value!r}."
-            raise ValueError(msg)
-        out.append(v)
-    return tuple(out)
 
 
 @dataclass(frozen=True, init=False)
@@ -121,8 +91,8 @@ class Network:
         depth = len(checked) - 1
         object.__setattr__(self, "widths", tuple(checked))
         object.__setattr__(self, "activation", _act.get(activation))
-        object.__setattr__(self, "cw", _per_layer("cw", cw, depth, strictly_positive=True))
-        object.__setattr__(self, "cb", _per_layer("cb", cb, depth, strictly_positive=False))
+        object.__setattr__(self, "cw", per_layer("cw", cw, depth, strictly_positive=True))
+        object.__setattr__(self, "cb", per_layer("cb", cb, depth, strictly_positive=False))
         object.__setattr__(self, "init", check_choice("init", init, INITS))
 
     @classmethod

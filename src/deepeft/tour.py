@@ -183,7 +183,8 @@ def run_tour(
     res.numbers["c"] = {"widths": ns, "conn6": conn6, "conn4": conn4, "slope": slope,
                         "n2_conn6_at_largest": float(ns[-1] ** 2 * conn6[-1]), "limit": 12 * m**2 - 4 * m}
     note(
-        f"(c) The connected 6-pt function is O(1/n^2): its log-log slope in n is {slope:.3f} between n = {ns[-2]} and {ns[-1]}, "
+        f"(c) The connected 6-pt function is O(1/n^2): its log-log slope in n is {slope:.3f} "
+        f"between n = {ns[-2]} and {ns[-1]}, "
         f"and n^2 · conn6/G^3 = {ns[-1] ** 2 * conn6[-1]:.2f} at n = {ns[-1]}, approaching "
         f"12m^2 - 4m = {12 * m**2 - 4 * m} (m = {m}); the O(1/n) terms cancel exactly."
     )
@@ -208,7 +209,9 @@ def run_tour(
     mc_d = [est.cumulant(int(layer), (0, 0, 1, 1), (0, 0, 0, 0)) for layer in mc_layers]
     ax.errorbar(mc_layers / n_d, [e.mean for e in mc_d], yerr=[e.stderr for e in mc_d], fmt="o", ms=3,
                 color="k", capsize=2, label=f"Monte Carlo ({est.networks:,} nets)")
-    z_d = np.array([(e.mean - exact[layer - 1]) / e.stderr for e, layer in zip(mc_d, mc_layers, strict=True)])
+    z_d = np.array(
+        [(e.mean - exact[layer - 1]) / e.stderr for e, layer in zip(mc_d, mc_layers, strict=True)]
+    )
     ax.set_xlabel("depth-to-width ratio $\\ell/n$")
     ax.set_ylabel("$(G_4-G_2^2)/G_2^2$")
     ax.set_title(f"(d) The 1/n expansion breaks down at $L/n \\sim 1$ (n = {n_d})")
