@@ -23,7 +23,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ._validate import check_index_sequence, check_layer
+from ._validate import check_correlator, check_layer
 from .network import Network
 
 __all__ = ["Theory", "theory"]
@@ -71,22 +71,9 @@ class Theory:
     ) -> tuple[int, tuple[int, ...], tuple[int, ...]]:
         """Validate a correlator query; return (layer, neurons, inputs) as ints."""
         layer = self._check_layer(layer, allow_input=False)
-        width = self.network.widths[layer]
-        neurons = check_index_sequence(
-            "neurons", neurons, upper=width, what=f" (layer {layer} has n_{layer}={width} neurons)"
+        neurons, inputs = check_correlator(
+            neurons, inputs, layer=layer, width=self.network.widths[layer], n_inputs=self.n_inputs
         )
-        inputs = check_index_sequence(
-            "inputs", inputs, upper=self.n_inputs, what=f" (there are N_D={self.n_inputs} inputs)"
-        )
-        if len(neurons) != len(inputs):
-            msg = (
-                "`neurons` and `inputs` must have the same length (one neuron and one input per point), "
-                f"got {len(neurons)} and {len(inputs)}."
-            )
-            raise ValueError(msg)
-        if not neurons:
-            msg = "`neurons` and `inputs` must name at least one point, got empty sequences."
-            raise ValueError(msg)
         return layer, neurons, inputs
 
     # ------------------------------------------------------------ interface

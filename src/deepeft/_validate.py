@@ -15,6 +15,7 @@ import numpy as np
 
 __all__ = [
     "check_choice",
+    "check_correlator",
     "check_index_sequence",
     "check_inputs",
     "check_layer",
@@ -157,3 +158,27 @@ def per_layer(name: str, value: object, depth: int, *, strictly_positive: bool) 
             raise ValueError(msg)
         out.append(v)
     return tuple(out)
+
+
+def check_correlator(
+    neurons: object, inputs: object, *, layer: int, width: int, n_inputs: int
+) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Validate the points of a correlator E[z_{neurons[0]; inputs[0]} ⋯] at ``layer``.
+
+    ``neurons`` must be valid neuron indices of that layer (``< width``), ``inputs``
+    valid input indices (``< n_inputs``), with equal, non-zero lengths.
+    """
+    neurons = check_index_sequence(
+        "neurons", neurons, upper=width, what=f" (layer {layer} has n_{layer}={width} neurons)"
+    )
+    inputs = check_index_sequence("inputs", inputs, upper=n_inputs, what=f" (there are N_D={n_inputs} inputs)")
+    if len(neurons) != len(inputs):
+        msg = (
+            "`neurons` and `inputs` must have the same length (one neuron and one input per point), "
+            f"got {len(neurons)} and {len(inputs)}."
+        )
+        raise ValueError(msg)
+    if not neurons:
+        msg = "`neurons` and `inputs` must name at least one point, got empty sequences."
+        raise ValueError(msg)
+    return neurons, inputs

@@ -9,7 +9,7 @@ from math import factorial
 import numpy as np
 
 from .._combinatorics import canonical_pattern, set_partitions
-from .._validate import check_index_sequence, check_layer
+from .._validate import check_correlator, check_layer
 from ..estimators import BatchedMoments, Estimate
 from ..network import Network
 from ._patterns import ODD_UP_TO, Pattern
@@ -125,23 +125,9 @@ class Estimates:
         self, layer: object, neurons: Sequence[int], inputs: Sequence[int]
     ) -> tuple[int, tuple[int, ...], tuple[int, ...]]:
         layer = self._check_layer(layer)
-        width = self.network.widths[layer]
-        neurons = check_index_sequence(
-            "neurons", neurons, upper=width, what=f" (layer {layer} has n_{layer}={width} neurons)"
+        neurons, inputs = check_correlator(
+            neurons, inputs, layer=layer, width=self.network.widths[layer], n_inputs=self.n_inputs
         )
-        inputs = check_index_sequence(
-            "inputs", inputs, upper=self.n_inputs, what=f" (there are N_D={self.n_inputs} inputs)"
-        )
-        if len(neurons) != len(inputs):
-            msg = (
-                "`neurons` and `inputs` must have the same length "
-                "(one neuron and one input per point), "
-                f"got {len(neurons)} and {len(inputs)}."
-            )
-            raise ValueError(msg)
-        if not neurons:
-            msg = "`neurons` and `inputs` must name at least one point, got empty sequences."
-            raise ValueError(msg)
         if len(neurons) > self.order:
             msg = (
                 f"`neurons` names {len(neurons)} points but this run estimated correlators up to "
