@@ -88,7 +88,9 @@ def test_records_and_rendering(two_input_run):
 
     con = Console(record=True, width=140)
     con.print(comp)
-    assert "Monte Carlo" in con.export_text()
+    rendered = con.export_text()
+    assert "Monte Carlo" in rendered
+    assert "E[z_i;0 z_i;1]" in rendered  # labels survive rich markup
 
 
 def test_default_patterns_count():

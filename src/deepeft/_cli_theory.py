@@ -101,7 +101,8 @@ def run(args: argparse.Namespace) -> int:
             v, vl = row.get("vertex"), row.get("vertex_leading")
             ve = None if v is None else float(v[0, 0, 0, 0]) / g**2
             vle = None if vl is None else float(vl[0, 0, 0, 0]) / g**2
-            conn = None if ve is None or layer == 0 else ve / net.widths[layer - 1]
+            best = ve if ve is not None else vle  # the exact value where the theory has one
+            conn = None if best is None or layer == 0 else best / net.widths[layer - 1]
             cells += [fmt(ve), fmt(vle), fmt(conn)]
         if args.order >= 6:
             u, ul = row.get("six_point_vertex"), row.get("six_point_vertex_leading")

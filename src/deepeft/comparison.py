@@ -127,6 +127,7 @@ class Comparison:
 
     def table(self):  # type: ignore[no-untyped-def]
         """A :class:`rich.table.Table` of the records."""
+        from rich.markup import escape
         from rich.table import Table
 
         table = Table(title=self.title or None, header_style="bold")
@@ -137,7 +138,7 @@ class Comparison:
             z = "" if math.isnan(r.z) else f"{r.z:+.2f}"
             style = "red" if abs(r.z) > 4 else None
             theory = f"{r.theory:.6g}" + ("" if r.theory_order == "exact" else " (LO)")
-            table.add_row(str(r.layer), r.label, theory, f"{r.mc:.6g} ± {r.stderr:.2g}", z, style=style)
+            table.add_row(str(r.layer), escape(r.label), theory, f"{r.mc:.6g} ± {r.stderr:.2g}", z, style=style)
         return table
 
     def __rich__(self):  # type: ignore[no-untyped-def]
