@@ -18,6 +18,11 @@ compare(theory, estimates)
     Theory against Monte Carlo, with z-scores.
 output_distribution(net, x)
     Exact law of one output coordinate (scipy.stats interface).
+criticality(activation), susceptibilities(activation, cb, cw, K)
+    Critical initialisation (C_b, C_W), χ∥ and χ⊥, universality classes;
+    phase_diagram, depth_scaling and plot_depth_scaling beside them.
+finite_width_check(...)
+    Monte Carlo at several widths, fitted to X_∞ + b/n and compared with theory.
 """
 
 from __future__ import annotations
@@ -30,16 +35,27 @@ from ._theory import Theory as Theory, theory as theory
 from .network import Network as Network
 
 __all__ = [
+    "AccuracyWarning",
     "Comparison",
+    "ConvergenceError",
+    "CriticalPoint",
     "Estimate",
     "Estimates",
     "Network",
+    "NoCriticalPointError",
     "Theory",
     "__version__",
     "activations",
     "compare",
+    "criticality",
+    "depth_scaling",
+    "finite_width_check",
+    "fixed_point",
     "output_distribution",
+    "phase_diagram",
+    "plot_depth_scaling",
     "sample",
+    "susceptibilities",
     "theory",
 ]
 
@@ -53,12 +69,36 @@ _LAZY = {
     "compare": ("comparison", "compare"),
     "Comparison": ("comparison", "Comparison"),
     "output_distribution": ("distributions", "output_distribution"),
+    "criticality": ("_criticality", "criticality"),
+    "susceptibilities": ("_criticality", "susceptibilities"),
+    "phase_diagram": ("_criticality", "phase_diagram"),
+    "depth_scaling": ("_criticality", "depth_scaling"),
+    "fixed_point": ("_criticality", "fixed_point"),
+    "plot_depth_scaling": ("_criticality", "plot_depth_scaling"),
+    "CriticalPoint": ("_criticality", "CriticalPoint"),
+    "ConvergenceError": ("_criticality", "ConvergenceError"),
+    "NoCriticalPointError": ("_criticality", "NoCriticalPointError"),
+    "finite_width_check": ("finite_width", "finite_width_check"),
+    "AccuracyWarning": ("gaussian", "AccuracyWarning"),
 }
 
 if TYPE_CHECKING:  # pragma: no cover
+    from ._criticality import (
+        ConvergenceError,
+        CriticalPoint,
+        NoCriticalPointError,
+        criticality,
+        depth_scaling,
+        fixed_point,
+        phase_diagram,
+        plot_depth_scaling,
+        susceptibilities,
+    )
     from .comparison import Comparison, compare
     from .distributions import output_distribution
     from .estimators import Estimate
+    from .finite_width import finite_width_check
+    from .gaussian import AccuracyWarning
     from .sampling import Estimates, sample
 
 

@@ -106,9 +106,16 @@ def theory(net: Network, x: object = None) -> Theory:
     Returns
     -------
     Theory
-        For deep linear networks with Gaussian weights, a
-        :class:`~deepeft.linear_theory.LinearTheory` whose every answer is
-        exact at finite width.
+        * linear σ, Gaussian weights: :class:`~deepeft.linear_theory.LinearTheory`,
+          exact at finite width (any M-point function, V, U, NTK);
+        * linear σ, Haar-orthogonal weights (square layers, no biases):
+          :class:`~deepeft.orthogonal_theory.OrthogonalLinearTheory`, exact;
+        * any other σ: :class:`~deepeft.nonlinear_theory.NonlinearTheory`, the
+          leading order in 1/n (kernel K, vertex V, 2- and 4-point functions,
+          NTK mean), with exact finite-width values where they exist
+          (positively homogeneous σ, one input, no biases); see its
+          ``exactness`` attribute.
+        The ``exact`` attribute says whether ``moment``/``cumulant`` are exact.
 
     Raises
     ------

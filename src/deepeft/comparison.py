@@ -69,6 +69,20 @@ def _zscore(mc: float, theory: float, stderr: float) -> float:
     return 0.0 if mc == theory else math.copysign(math.inf, mc - theory)
 
 
+def _theory_value(
+    theory: Any, quantity: str, layer: int, neurons: tuple[int, ...], inputs: tuple[int, ...],
+    exact: bool, exact_available: bool,
+) -> tuple[float, str]:
+    """The theory's value of a moment or cumulant, exact where it has one, and its order."""
+    fn = getattr(theory, quantity)
+    if exact_available:
+        try:
+            return float(fn(layer, neurons, inputs, order="exact")), "exact"
+        except ValueError:
+            pass
+    return float(fn(layer, neurons, inputs)), ("exact" if exact else "leading")
+
+
 def default_patterns(n_inputs: int, order: int) -> list[tuple[str, tuple[int, ...], tuple[int, ...]]]:
     """The (quantity, neurons, inputs) triples that :func:`compare` reports by default.
 
@@ -201,7 +215,10 @@ def compare(
             raise ValueError(msg)
     if patterns is None:
         patterns = default_patterns(theory.n_inputs, estimates.order)
-    order_label = "exact" if getattr(theory, "exact", False) else "leading"
+    exact = bool(getattr(theory, "exact", False))
+    # A leading-order theory may still know some quantities exactly (e.g. homogeneous σ,
+    # one input, no biases); compare against the exact value wherever there is one.
+    exact_available = not exact and bool(getattr(theory, "exact_available", False))
     records = []
     for layer in layers:
         width = theory.network.widths[layer]
@@ -212,11 +229,12 @@ def compare(
             if quantity == "kernel":
                 a, b = inputs
                 th = float(theory.kernel(layer)[a, b])
+                label = "exact" if exact or exact_available else "leading"
                 est = estimates.kernel(layer)
                 mc, se = float(est.mean[a, b]), float(est.stderr[a, b])
             elif quantity in ("moment", "cumulant"):
                 try:
-                    th = float(getattr(theory, quantity)(layer, neurons, inputs))
+                    th, label = _theory_value(theory, quantity, layer, neurons, inputs, exact, exact_available)
                 except ValueError:
                     continue  # the theory has no answer at this order
                 est = getattr(estimates, quantity)(layer, neurons, inputs)
@@ -224,8 +242,6 @@ def compare(
             else:
                 msg = f"pattern quantity must be 'kernel', 'moment' or 'cumulant', got {quantity!r}."
                 raise ValueError(msg)
-            records.append(
-                Record(layer, quantity, neurons, inputs, th, mc, se, _zscore(mc, th, se), order_label)
-            )
+            records.append(Record(layer, quantity, neurons, inputs, th, mc, se, _zscore(mc, th, se), label))
     title = f"{theory.network!r}: theory vs Monte Carlo ({estimates.networks:,} networks)"
     return Comparison(records, title=title)
