@@ -125,7 +125,7 @@ def test_help_lists_every_command(capsys):
 
 def test_tour_runs_and_writes_figures(capsys, tmp_path):
     out = run_json(capsys, ["tour", "--out", str(tmp_path), "--quick", "--json"])
-    assert set(out["figures"]) >= {"a", "b", "c", "d"}
+    assert set(out["figures"]) >= {"a", "b", "c", "d", "e"}
     for path in out["figures"].values():
         data = Path(path).read_bytes()[:8]
         assert data.startswith(b"\x89PNG")
@@ -133,6 +133,8 @@ def test_tour_runs_and_writes_figures(capsys, tmp_path):
     for entry in b.values():
         assert max(abs(z) for z in entry["z"]) < 5
     assert max(abs(z) for z in out["numbers"]["d"]["z"]) < 5
+    assert max(abs(z) for z in out["numbers"]["e"]["relu_mc"]["z"]) < 5
+    assert out["numbers"]["e"]["relu"]["v_over_k2_last"] == pytest.approx(5 * 99)
     c = out["numbers"]["c"]
     assert c["slope"] == pytest.approx(-2, abs=0.05)
     assert c["n2_conn6_at_largest"] == pytest.approx(c["limit"], rel=0.03)
