@@ -436,6 +436,21 @@ class TestOrthogonal:
         np.testing.assert_allclose(d.cdf([-1.0, 0.5]), stats.beta(1.5, 1.5, loc=-r, scale=2 * r).cdf([-1.0, 0.5]))
 
 
+def test_relu_log_law_cumulants_of_any_order_match_quadrature():
+    # The mixture-of-log-Gamma cumulants (any order) against the moments of the exact log density.
+    d = output_distribution(Network([1, 6, 5, 4, 1], activation="relu", cw=2.0), kind="log_coordinate_squared")
+    k = d.cumulants(6)
+    v = np.linspace(-200.0, 25.0, 450_001)  # p(v) ~ e^{v/2} on the left: negligible below -200
+    p = d.pdf(v)
+    m = np.array([integrate.simpson(v**j * p, x=v) for j in range(7)])
+    assert m[0] == pytest.approx(1.0, rel=1e-10)
+    m = m / m[0]
+    ref: list[float] = []
+    for n in range(1, 7):
+        ref.append(m[n] - sum(math.comb(n - 1, j - 1) * ref[j - 1] * m[n - j] for j in range(1, n)))
+    np.testing.assert_allclose(k, ref, rtol=1e-9)
+
+
 # ----------------------------------------------------------------------------- approximations
 class TestApproximations:
     def test_gaussian_and_edgeworth_from_exact_kappa4(self):

@@ -227,22 +227,20 @@ class LogGammaSum:
             for k in range(order):
                 out[k] += mult * special.polygamma(k, a)
         for _, mult, shapes, logw in self.relu:
-            if order > 4:
-                msg = "cumulants beyond order 4 are not implemented for ReLU factors"
-                raise NotImplementedError(msg)
+            # A ReLU factor is a mixture over active counts of log-Gamma laws, whose
+            # cumulants are polygamma(k-1, shape). Mixture raw moments are the weighted
+            # raw moments of the components; convert both ways with the standard
+            # recursion m_k = Σ_j C(k-1, j-1) κ_j m_{k-j}.
             pi = np.exp(logw - special.logsumexp(logw))
-            f = [special.polygamma(k, shapes) for k in range(4)]
-            # raw moments of the derivatives of e^{f}: Faà di Bruno
-            mu1 = np.sum(pi * f[0])
-            mu2 = np.sum(pi * (f[1] + f[0] ** 2))
-            mu3 = np.sum(pi * (f[2] + 3 * f[0] * f[1] + f[0] ** 3))
-            mu4 = np.sum(pi * (f[3] + 4 * f[0] * f[2] + 3 * f[1] ** 2 + 6 * f[0] ** 2 * f[1] + f[0] ** 4))
-            ks = [
-                mu1,
-                mu2 - mu1**2,
-                mu3 - 3 * mu2 * mu1 + 2 * mu1**3,
-                mu4 - 4 * mu3 * mu1 - 3 * mu2**2 + 12 * mu2 * mu1**2 - 6 * mu1**4,
-            ]
+            comp_kappa = [special.polygamma(k, shapes) for k in range(order)]
+            comp_m = [np.ones_like(shapes)]
+            for k in range(1, order + 1):
+                comp_m.append(sum(math.comb(k - 1, j - 1) * comp_kappa[j - 1] * comp_m[k - j]
+                                  for j in range(1, k + 1)))
+            m = [1.0] + [float(np.sum(pi * comp_m[k])) for k in range(1, order + 1)]
+            ks: list[float] = []
+            for k in range(1, order + 1):
+                ks.append(m[k] - sum(math.comb(k - 1, j - 1) * ks[j - 1] * m[k - j] for j in range(1, k)))
             for k in range(order):
                 out[k] += mult * ks[k]
         return out
