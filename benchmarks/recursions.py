@@ -31,8 +31,7 @@ import time
 import numpy as np
 
 import deepeft
-from deepeft import gaussian
-from deepeft import criticality, depth_scaling, phase_diagram
+from deepeft import criticality, depth_scaling, gaussian, phase_diagram
 from deepeft.nonlinear_theory import NonlinearTheory
 
 CASES = [

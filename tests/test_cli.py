@@ -71,9 +71,23 @@ def test_sample_json_is_reproducible(capsys):
     assert c != a
 
 
-def test_sample_table_output(capsys):
-    assert main(["sample", "--widths", "1,4,4", "--networks", "300", "--no-progress"]) == 0
-    assert "G_00" in capsys.readouterr().out
+def test_sample_json_carries_connected_functions(capsys):
+    out = run_json(capsys, ["sample", "--widths", "1,5,5,5", "--networks", "2000", "--order", "6",
+                            "--no-progress", "--json"])
+    th = deepeft.theory(Network([1, 5, 5, 5]))
+    c4 = out["connected"]["3"]["connected_4pt"]
+    c6 = out["connected"]["3"]["connected_6pt"]
+    assert abs(c4["mean"] - th.cumulant(3, [0, 0, 1, 1], [0] * 4)) < 5 * c4["stderr"]
+    assert abs(c6["mean"] - th.cumulant(3, [0, 0, 1, 1, 2, 2], [0] * 6)) < 5 * c6["stderr"]
+    assert out["connected"]["1"]["connected_4pt"]["mean"] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_sample_table_output(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")  # rich wraps headers at the terminal width
+    assert main(["sample", "--widths", "1,4,4", "--networks", "300", "--no-progress", "--order", "6"]) == 0
+    text = capsys.readouterr().out
+    assert "G_00" in text
+    assert "κ[z_i z_i z_j z_j z_k z_k]" in text
 
 
 def test_compare_json_and_exit_status(capsys):

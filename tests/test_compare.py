@@ -111,3 +111,15 @@ def test_compare_rejects_mismatched_inputs(two_input_run):
         deepeft.compare(th, est, layers=[7])
     with pytest.raises(ValueError, match="pattern quantity"):
         deepeft.compare(th, est, patterns=[("vertex", (0, 0), (0, 0))])
+    with pytest.raises(TypeError, match="`theory` must be the result of deepeft.theory"):
+        deepeft.compare("a", est)
+    with pytest.raises(TypeError, match="`estimates` must be the result of deepeft.sample"):
+        deepeft.compare(th, {"kernel": 1})
+
+
+def test_undefined_standard_error_gives_nan_z_not_inf():
+    # one network: no spread, so no standard error; z must say "undefined", not "infinitely off"
+    net = Network([2, 3, 3])
+    comp = deepeft.compare(deepeft.theory(net), deepeft.sample(net, networks=1, method="dense"))
+    assert all(math.isnan(r.z) or abs(r.z) < 1e12 for r in comp)
+    assert not math.isinf(comp.max_abs_z)

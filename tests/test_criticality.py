@@ -8,11 +8,11 @@ import re
 import numpy as np
 import pytest
 
-from deepeft import activations as A
 from deepeft import (
     ConvergenceError,
     CriticalPoint,
     NoCriticalPointError,
+    activations as A,
     criticality,
     depth_scaling,
     fixed_point,

@@ -42,13 +42,30 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.set_defaults(func=run)
 
 
+def connected_summary(est: Any, layer: int) -> dict[str, Any]:
+    """Connected 4-pt (and 6-pt) functions of input 0 at ``layer``: mean and s.e., or None."""
+    width = est.network.widths[layer]
+    out: dict[str, Any] = {}
+    if est.order >= 4:
+        c = est.cumulant(layer, (0, 0, 1, 1), (0, 0, 0, 0)) if width >= 2 else None
+        out["connected_4pt"] = None if c is None else {"mean": c.mean, "stderr": c.stderr}
+    if est.order >= 6:
+        c = est.cumulant(layer, (0, 0, 1, 1, 2, 2), (0,) * 6) if width >= 3 else None
+        out["connected_6pt"] = None if c is None else {"mean": c.mean, "stderr": c.stderr}
+    return out
+
+
 def run(args: argparse.Namespace) -> int:
     net = network_from_args(args)
     x = inputs_from_args(args, net)
     est = run_sampler(args, net, x)
+    connected = {layer: connected_summary(est, layer) for layer in est.layers}
     if args.json:
-        emit_json(est.to_dict())
+        payload = est.to_dict()
+        payload["connected"] = {str(layer): c for layer, c in connected.items()}
+        emit_json(payload)
         return 0
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table(title=f"{net!r}\n{est.networks:,} networks, method={est.method}, seed={est.seed}, "
@@ -58,18 +75,22 @@ def run(args: argparse.Namespace) -> int:
     if x.shape[0] > 1:
         table.add_column("G_01", justify="right")
     if est.order >= 4:
-        table.add_column("κ[z_i z_i z_j z_j] (input 0)", justify="right")
+        table.add_column(escape("κ[z_i z_i z_j z_j] (input 0)"), justify="right")
+    if est.order >= 6:
+        table.add_column(escape("κ[z_i z_i z_j z_j z_k z_k] (input 0)"), justify="right")
+
+    def fmt(c: dict[str, float] | None) -> str:
+        return "—" if c is None else f"{c['mean']:.6g} ± {c['stderr']:.2g}"
+
     for layer in est.layers:
         k = est.kernel(layer)
         cells = [str(layer), f"{k.mean[0, 0]:.6g} ± {k.stderr[0, 0]:.2g}"]
         if x.shape[0] > 1:
             cells.append(f"{k.mean[0, 1]:.6g} ± {k.stderr[0, 1]:.2g}")
         if est.order >= 4:
-            if net.widths[layer] >= 2:
-                c = est.cumulant(layer, (0, 0, 1, 1), (0, 0, 0, 0))
-                cells.append(f"{c.mean:.6g} ± {c.stderr:.2g}")
-            else:
-                cells.append("—")
+            cells.append(fmt(connected[layer]["connected_4pt"]))
+        if est.order >= 6:
+            cells.append(fmt(connected[layer]["connected_6pt"]))
         table.add_row(*cells)
     console().print(table)
     return 0

@@ -94,20 +94,22 @@ def run(args: argparse.Namespace) -> int:
         layer = row["layer"]
         k = row["kernel"]
         g = float(k[0, 0])
+        # ratios to G are undefined for a zero input (G = 0) and for overflowed kernels
+        ratio_ok = g != 0 and np.isfinite(g)
         cells = [str(layer), fmt(g)]
         if th.n_inputs > 1:
             cells.append(fmt(float(k[0, 1])))
         if args.order >= 4:
             v, vl = row.get("vertex"), row.get("vertex_leading")
-            ve = None if v is None else float(v[0, 0, 0, 0]) / g**2
-            vle = None if vl is None else float(vl[0, 0, 0, 0]) / g**2
+            ve = None if v is None or not ratio_ok else float(v[0, 0, 0, 0]) / g**2
+            vle = None if vl is None or not ratio_ok else float(vl[0, 0, 0, 0]) / g**2
             best = ve if ve is not None else vle  # the exact value where the theory has one
             conn = None if best is None or layer == 0 else best / net.widths[layer - 1]
             cells += [fmt(ve), fmt(vle), fmt(conn)]
         if args.order >= 6:
             u, ul = row.get("six_point_vertex"), row.get("six_point_vertex_leading")
-            cells += [fmt(None if u is None else float(u[(0,) * 6]) / g**3),
-                      fmt(None if ul is None else float(ul[(0,) * 6]) / g**3)]
+            cells += [fmt(None if u is None or not ratio_ok else float(u[(0,) * 6]) / g**3),
+                      fmt(None if ul is None or not ratio_ok else float(ul[(0,) * 6]) / g**3)]
         table.add_row(*cells)
     con = console()
     con.print(table)

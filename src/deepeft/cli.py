@@ -28,13 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"deepeft {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in SUBCOMMANDS:
-        try:
-            module = importlib.import_module(f"deepeft._cli_{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"deepeft._cli_{name}":
-                continue
-            raise
-        module.register(sub)
+        importlib.import_module(f"deepeft._cli_{name}").register(sub)
     return parser
 
 

@@ -62,7 +62,7 @@ class Record:
 
 
 def _zscore(mc: float, theory: float, stderr: float) -> float:
-    if not (math.isfinite(mc) and math.isfinite(theory)):
+    if not (math.isfinite(mc) and math.isfinite(theory) and math.isfinite(stderr)):
         return math.nan
     if stderr > 0:
         return (mc - theory) / stderr
@@ -196,6 +196,15 @@ def compare(
     -------
     Comparison
     """
+    from ._theory import Theory
+    from .sampling import Estimates
+
+    if not isinstance(theory, Theory):
+        msg = f"`theory` must be the result of deepeft.theory(net, x), got {type(theory).__name__}."
+        raise TypeError(msg)
+    if not isinstance(estimates, Estimates):
+        msg = f"`estimates` must be the result of deepeft.sample(net, x, ...), got {type(estimates).__name__}."
+        raise TypeError(msg)
     if theory.network != estimates.network:
         msg = (
             "`theory` and `estimates` describe different networks: "
