@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import deepeft
-from deepeft import Network
+from deepeft import Network, single_input
 from deepeft.linear_theory import LinearTheory
 
 RTOL = 1e-10
@@ -555,3 +555,91 @@ def test_bad_input_messages():
         LinearTheory(Network([2, 3], activation="relu"), [1.0, 1.0])
     with pytest.raises(ValueError, match="init='orthogonal'"):
         LinearTheory(Network([2, 2], init="orthogonal"), [1.0, 1.0])
+
+
+# ---------------------------------------------------------------- overflow and scale
+DEEP = Network([1] + [10] * 2000, cw=1.5)
+
+
+def test_reproducer_raises_a_helpful_overflow_error_not_nan():
+    th = deepeft.theory(DEEP)
+    with pytest.raises(OverflowError, match=r"layer 2000 .*10\^862\.\d.*log=True") as info:
+        th.cumulant(2000, [0, 0, 1, 1], [0] * 4)
+    assert "normalized=True" in str(info.value)
+    assert "deepeft.single_input" in str(info.value)
+    with pytest.raises(OverflowError, match="the kernel at layer 2000"):
+        th.kernel(2000)
+
+
+def test_deep_network_scale_free_ratios_are_exact():
+    th = deepeft.theory(DEEP)
+    n, depth = 10, 2000
+    g = float(th.kernel(depth, normalized=True)[0, 0])
+    assert 1 <= g < 2
+    # log G^(L) = L log C_W for G^(0) = 1.
+    assert close(th.log_scale(depth) + math.log(g), depth * math.log(1.5), 1e-12)
+    exact = (1 + 2 / n) ** (depth - 1) - 1  # V / (n G²), THEORY.md §1.2
+    v = float(th.vertex(depth, normalized=True)[0, 0, 0, 0])
+    assert close(v / g**2 / n, exact, 1e-11)
+    assert close(th.cumulant(depth, [0, 0, 1, 1], [0] * 4, normalized=True) / g**2, exact, 1e-11)
+    assert close(th.vertex(depth, "leading", normalized=True)[0, 0, 0, 0] / g**2, 2 * (depth - 1))
+    # Against the log-space closed form: E[Ĝ²] = e^{2 log s} × normalized value.
+    log_g4 = single_input.kernel_power_moment(DEEP, 1.0, depth, 2, log=True)
+    value = th.kernel_product_moment(depth, [(0, 0), (0, 0)], normalized=True)
+    assert close(2 * th.log_scale(depth) + math.log(value), log_g4, 1e-12)
+
+
+def test_no_nan_anywhere_for_a_deep_network():
+    net = Network([3] + [50] * 1800, cw=1.5, cb=0.2)
+    th = deepeft.theory(net, np.array([[1.0, 0.5, -1.0], [0.2, -2.0, 1.0]]))
+    queries = [
+        lambda l, norm: th.kernel(l, normalized=norm),
+        lambda l, norm: th.kernel_moments(l, 2, normalized=norm),
+        lambda l, norm: th.vertex(l, normalized=norm),
+        lambda l, norm: th.vertex(l, "leading", normalized=norm),
+        lambda l, norm: th.six_point_vertex(l, normalized=norm),
+        lambda l, norm: th.six_point_vertex(l, "leading", normalized=norm),
+        lambda l, norm: th.moment(l, [0, 0, 1, 1], [0, 1, 1, 0], normalized=norm),
+        lambda l, norm: th.cumulant(l, [0, 0, 1, 1], [0, 1, 1, 0], normalized=norm),
+        lambda l, norm: th.cumulant(l, [0] * 6, [0, 0, 1, 1, 0, 1], normalized=norm),
+        lambda l, norm: th.kernel_product_moment(l, [(0, 1), (1, 1)], normalized=norm),
+    ]
+    overflowed = 0
+    for layer in (1, 100, 1800):
+        for query in queries:
+            assert np.all(np.isfinite(query(layer, True)))
+            try:
+                value = query(layer, False)
+            except OverflowError:
+                overflowed += 1
+            else:
+                assert np.all(np.isfinite(value))
+    assert overflowed == len(queries)  # everything at layer 1800 is beyond float64
+    with pytest.raises(OverflowError, match="NTK at layer 1800"):
+        th.ntk(1800)
+    assert np.all(np.isfinite(th.ntk(100)))
+
+
+def test_ratio_that_itself_overflows_raises():
+    # G_8 / G_2^4 = ∏ c_8(2) = 24 per layer for n = 2: beyond float64 at L = 300.
+    th = deepeft.theory(Network([2] * 301))
+    with pytest.raises(OverflowError, match="scale-free ratio itself overflows"):
+        th.moment(300, [0] * 8, [0] * 8, normalized=True)
+    with pytest.raises(OverflowError, match="layer 300"):
+        th.cumulant(300, [0] * 8, [0] * 8)
+
+
+def test_scale_is_exact_so_ordinary_results_are_unchanged():
+    net = Network([4, 12, 8, 16, 10], cw=[1.2, 0.8, 1.5, 1], cb=[0.3, 0.1, 0, 0.5])
+    x = np.array([[1.0, 2.0, -1.0, 0.5], [0.3, 0.0, 1.0, -2.0]])
+    th = LinearTheory(net, x)
+    g = x @ x.T / 4
+    for l in range(4):
+        g = net.cb[l] + net.cw[l] * g
+        assert np.array_equal(th.kernel(l + 1), g)  # bit for bit
+        scale = math.exp(th.log_scale(l + 1))
+        assert scale == 2.0 ** round(math.log2(scale))
+        assert np.array_equal(th.kernel(l + 1, normalized=True) * scale, g)
+        v = th.vertex(l + 1)
+        assert np.array_equal(th.vertex(l + 1, normalized=True) * scale**2, v)
+    assert th.log_scale(0) == 0.0

@@ -121,19 +121,16 @@ def test_uniform_bad_arguments():
         Network.uniform(2, "3", 2)
 
 
-def test_theory_dispatch_error_for_unsupported_ensembles_names_the_alternatives(monkeypatch):
-    import importlib
-
-    real = importlib.import_module
-
-    def fake(name, package=None):
-        if name == ".nonlinear_theory":
-            raise ModuleNotFoundError(name="deepeft.nonlinear_theory")
-        return real(name, package)
-
-    monkeypatch.setattr(importlib, "import_module", fake)
-    with pytest.raises(ValueError, match="deepeft.sample"):
-        deepeft.theory(Network([2, 3], activation="tanh"))
+def test_layer_errors_mention_the_input_layer_only_for_layer_zero():
+    th = deepeft.theory(Network([2, 3, 3]))
+    with pytest.raises(ValueError, match="layer 0 is the deterministic input"):
+        th.moment(0, [0, 0], [0, 0])
+    with pytest.raises(ValueError, match=r"got 5\.$") as info:
+        th.moment(5, [0, 0], [0, 0])
+    assert "deterministic input" not in str(info.value)
+    with pytest.raises(ValueError) as info:
+        th.kernel(-1)
+    assert "deterministic input" not in str(info.value)
 
 
 def test_theory_rejects_non_network():

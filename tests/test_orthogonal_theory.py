@@ -188,8 +188,13 @@ def test_dispatch_and_repr():
 
 
 def test_bad_input_messages():
-    with pytest.raises(ValueError, match="bias-free networks only"):
-        OrthogonalLinearTheory(Network([3, 3], init="orthogonal", cb=0.1), np.ones(3))
+    with pytest.raises(ValueError, match="biases .* for a single input only"):
+        OrthogonalLinearTheory(Network([3, 3], init="orthogonal", cb=0.1), np.eye(3))
+    biased = OrthogonalLinearTheory(Network([3, 3, 3], init="orthogonal", cb=0.1), np.ones(3))
+    with pytest.raises(ValueError, match="with biases gives M-point correlators only for M <= 4"):
+        biased.moment(2, [0] * 6, [0] * 6)
+    with pytest.raises(ValueError, match="with biases gives M-point correlators only for M <= 4"):
+        biased.cumulant(2, [0, 0, 1, 1, 2, 2], [0] * 6)
     with pytest.raises(ValueError, match="square layers only"):
         OrthogonalLinearTheory(Network([3, 4, 4], init="orthogonal"), np.ones(3))
     with pytest.raises(ValueError, match="init='orthogonal'"):
@@ -209,3 +214,110 @@ def test_bad_input_messages():
         th.moment(1, [0, 0], [0, 3])
     with pytest.raises(ValueError, match="same length"):
         th.cumulant(1, [0, 0], [0, 0, 1])
+
+
+# ---------------------------------------------------------------- biases, one input
+def _biased_moments(n, cw, cb, r0):
+    """E R_l, E R_l² by the noncentral-χ² route: R_{l+1}/C_b | R_l ~ χ'²_n(λ = C_W R_l / C_b).
+
+    E[χ'²] = n + λ and E[χ'²²] = 2(n + 2λ) + (n + λ)², averaged over R_l.
+    """
+    r1, r2 = r0, r0 * r0
+    out = [(r1, r2)]
+    for w, b in zip(cw, cb, strict=True):
+        if b == 0:
+            r1, r2 = w * r1, w * w * r2
+        else:
+            lam1, lam2 = w * r1 / b, w * w * r2 / b**2  # E λ, E λ²
+            r1 = b * (n + lam1)
+            r2 = b * b * (2 * n + 4 * lam1 + n * n + 2 * n * lam1 + lam2)
+        out.append((r1, r2))
+    return out
+
+
+def test_biases_single_input_matches_noncentral_chi2_route():
+    n, cw, cb = 8, [1.2, 0.8, 1.5, 1.0], [0.3, 0.1, 0.0, 0.5]
+    x = np.array([1.0, -0.5, 2.0, 0.0, 0.3, 1.0, -1.0, 0.2])
+    th = deepeft.theory(Network([n] * 5, init="orthogonal", cw=cw, cb=cb), x)
+    assert isinstance(th, OrthogonalLinearTheory)
+    assert th.exact
+    ref = _biased_moments(n, cw, cb, float(x @ x))
+    for layer in range(1, 5):
+        r1, r2 = ref[layer]
+        assert close(th.kernel(layer)[0, 0], r1 / n)
+        assert close(th.moment(layer, [3, 3], [0, 0]), r1 / n)
+        assert th.moment(layer, [0, 1], [0, 0]) == 0.0
+        assert close(th.moment(layer, [0, 0, 1, 1], [0] * 4), r2 / (n * (n + 2)))
+        assert close(th.moment(layer, [2] * 4, [0] * 4), 3 * r2 / (n * (n + 2)))
+        conn = r2 / (n * (n + 2)) - (r1 / n) ** 2
+        assert close(th.cumulant(layer, [0, 1, 0, 1], [0] * 4), conn)
+        assert close(th.cumulant(layer, [0] * 4, [0] * 4), 3 * conn)
+        assert close(th.vertex(layer)[0, 0, 0, 0], n * conn)
+        # Biases drop out of V: V^(l) = (∏ C_W)² × (bias-free value) = -2 (∏C_W)² R_0² / (n(n+2)).
+        scale = math.prod(cw[:layer])
+        assert close(th.vertex(layer)[0, 0, 0, 0], -2 * (scale * float(x @ x)) ** 2 / (n * (n + 2)))
+
+
+def test_biases_exact_haar_and_gauss_hermite_quadrature_n2():
+    """Exact for polynomial moments: O(2) quadrature (degree < 64) and 3-point Gauss-Hermite biases."""
+    cw, cb, x = (1.3, 0.7), (0.4, 0.25), np.array([0.6, -1.1])
+    th = OrthogonalLinearTheory(Network([2, 2, 2], init="orthogonal", cw=cw, cb=cb), x)
+    mats, wo = haar_o2()
+    mats = np.array(mats)
+    t, wt = np.polynomial.hermite_e.hermegauss(3)  # weight exp(-t²/2)
+    wt = wt / wt.sum()
+    bnodes = np.array(list(itertools.product(t, t)))
+    bw = np.array([a * b for a, b in itertools.product(wt, wt)])
+    # Layer 1: z1 = sqrt(cw1) O x + b, over (O, b); layer 2: the same map applied again.
+    z = math.sqrt(cw[0]) * np.einsum("kij,j->ki", mats, x)[:, None, :] + math.sqrt(cb[0]) * bnodes
+    w = (wo[:, None] * bw[None, :]).ravel()
+    z = z.reshape(-1, 2)
+    for layer in (1, 2):
+        if layer == 2:
+            z = math.sqrt(cw[1]) * np.einsum("kij,pj->kpi", mats, z)
+            z = z[:, :, None, :] + math.sqrt(cb[1]) * bnodes
+            w = (wo[:, None, None] * w[None, :, None] * bw[None, None, :]).ravel()
+            z = z.reshape(-1, 2)
+        assert close(w @ z[:, 0] ** 2, th.moment(layer, [0, 0], [0, 0]))
+        assert close(w @ (z[:, 0] ** 2 * z[:, 1] ** 2), th.moment(layer, [0, 0, 1, 1], [0] * 4))
+        assert close(w @ z[:, 1] ** 4, th.moment(layer, [1] * 4, [0] * 4))
+        assert abs(w @ (z[:, 0] ** 3 * z[:, 1])) < 1e-12
+
+
+def _haar(rng, size, n):
+    """Haar-distributed O(n) matrices: QR of Gaussian matrices with the sign fix."""
+    q, r = np.linalg.qr(rng.standard_normal((size, n, n)))
+    return q * np.sign(np.diagonal(r, axis1=1, axis2=2))[:, None, :]
+
+
+def test_biases_monte_carlo_full_haar_matrices_with_negative_control():
+    n, depth, cw, cb, samples = 8, 4, 1.1, 0.25, 40_000
+    x = np.linspace(-1.0, 1.5, n)
+    th = deepeft.theory(Network([n] * (depth + 1), init="orthogonal", cw=cw, cb=cb), x)
+    rng = np.random.default_rng(20240611)
+    z_orth = np.broadcast_to(x, (samples, n))
+    z_gauss = z_orth
+    for _ in range(depth):
+        o = _haar(rng, samples, n)
+        z_orth = math.sqrt(cw) * np.einsum("sij,sj->si", o, z_orth)
+        z_orth = z_orth + math.sqrt(cb) * rng.standard_normal((samples, n))
+        w = rng.standard_normal((samples, n, n)) * math.sqrt(cw / n)
+        z_gauss = np.einsum("sij,sj->si", w, z_gauss)
+        z_gauss = z_gauss + math.sqrt(cb) * rng.standard_normal((samples, n))
+
+    def zscore(values, pred):
+        return (values.mean() - pred) / (values.std(ddof=1) / math.sqrt(len(values)))
+
+    r = (z_orth**2).sum(axis=1)
+    pred_r2 = th.moment(depth, [0, 0, 1, 1], [0] * 4) * n * (n + 2)
+    scores = [
+        zscore(r, n * th.kernel(depth)[0, 0]),
+        zscore(r**2, pred_r2),
+        zscore(z_orth[:, 0] ** 4, th.moment(depth, [0] * 4, [0] * 4)),
+        zscore(z_orth[:, 2] ** 2 * z_orth[:, 5] ** 2, th.moment(depth, [0, 0, 1, 1], [0] * 4)),
+    ]
+    assert max(abs(s) for s in scores) < 4, scores
+    # Negative control: Gaussian weights share E R but not E R², which the test must reject.
+    r_gauss = (z_gauss**2).sum(axis=1)
+    assert abs(zscore(r_gauss, n * th.kernel(depth)[0, 0])) < 4
+    assert abs(zscore(r_gauss**2, pred_r2)) > 8

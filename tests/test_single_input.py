@@ -224,3 +224,17 @@ def test_bad_input_messages():
         norm_moment("net", 1.0, 1, 1)
     # Layers beyond `layer` may carry biases.
     assert np.all(np.isfinite(log_norm_cumulants(NETS[2], 1.0, 1)))
+
+
+def test_overflow_raises_and_log_space_stays_finite():
+    net = Network([1] + [10] * 2000, cw=1.5)
+    with pytest.raises(OverflowError, match=r"layer 2000 .*log=True"):
+        kernel_power_moment(net, 1.0, 2000, 2)
+    with pytest.raises(OverflowError, match="log=True"):
+        coordinate_moment(net, 1.0, 2000, 4)
+    with pytest.raises(OverflowError, match="log=True"):
+        norm_moment(net, 1.0, 2000, 1)
+    log_g = kernel_power_moment(net, 1.0, 2000, 1, log=True)
+    assert math.isclose(log_g, 2000 * math.log(1.5), rel_tol=1e-12)
+    # Underflow is a true zero, not an error.
+    assert kernel_power_moment(Network([1] + [10] * 2000, cw=0.5), 1.0, 2000, 1) == 0.0

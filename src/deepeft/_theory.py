@@ -108,8 +108,9 @@ def theory(net: Network, x: object = None) -> Theory:
     Theory
         * linear σ, Gaussian weights: :class:`~deepeft.linear_theory.LinearTheory`,
           exact at finite width (any M-point function, V, U, NTK);
-        * linear σ, Haar-orthogonal weights (square layers, no biases):
-          :class:`~deepeft.orthogonal_theory.OrthogonalLinearTheory`, exact;
+        * linear σ, Haar-orthogonal weights (square layers; biases with one
+          input only): :class:`~deepeft.orthogonal_theory.OrthogonalLinearTheory`,
+          exact;
         * any other σ: :class:`~deepeft.nonlinear_theory.NonlinearTheory`, the
           leading order in 1/n (kernel K, vertex V, 2- and 4-point functions,
           NTK mean), with exact finite-width values where they exist
@@ -119,9 +120,11 @@ def theory(net: Network, x: object = None) -> Theory:
 
     Raises
     ------
+    TypeError
+        When ``net`` is not a :class:`~deepeft.Network`.
     ValueError
-        For an ensemble that has no theory in deepeft yet, naming the cases
-        that do.
+        From the theory class, for an ensemble outside its scope (e.g.
+        orthogonal weights with non-square layers), naming what is supported.
     """
     if not isinstance(net, Network):
         msg = f"`net` must be a deepeft.Network, got {type(net).__name__}."
@@ -135,15 +138,5 @@ def theory(net: Network, x: object = None) -> Theory:
         target = ("orthogonal_theory", "OrthogonalLinearTheory")
     else:
         target = ("nonlinear_theory", "NonlinearTheory")
-    try:
-        module = importlib.import_module(f".{target[0]}", __package__)
-    except ModuleNotFoundError as exc:
-        if exc.name != f"{__package__}.{target[0]}":
-            raise
-        msg = (
-            f"no theory is available for {net!r} in this version of deepeft: "
-            "deepeft.theory covers deep linear networks (activation='linear') with Gaussian weights. "
-            "Use deepeft.sample(...) for a Monte Carlo answer."
-        )
-        raise ValueError(msg) from None
+    module = importlib.import_module(f".{target[0]}", __package__)
     return getattr(module, target[1])(net, x)

@@ -62,7 +62,11 @@ def check_layer(layer: object, depth: int, *, allow_input: bool = True, name: st
     layer = int(layer)  # type: ignore[arg-type]
     low = 0 if allow_input else 1
     if not low <= layer <= depth:
-        extra = "" if allow_input else " (layer 0 is the deterministic input, which has no ensemble statistics)"
+        extra = (
+            " (layer 0 is the deterministic input, which has no ensemble statistics)"
+            if layer == 0 and not allow_input
+            else ""
+        )
         msg = f"`{name}` must be an integer in [{low}, {depth}], got {layer}{extra}."
         raise ValueError(msg)
     return layer

@@ -40,12 +40,24 @@ the number of cycles it draws on the ``k`` slots. Two engines use it:
   input pairs reachable from the query, as one sparse linear map per layer.
   Its cost depends on the query, not on ``N_D``.
 
-Values are plain float64. For very deep networks with ``C_W ≠ 1`` (or large
-biases) they can overflow to ``inf``; NumPy then emits a ``RuntimeWarning``.
+Scale and overflow
+------------------
+All recursions run on a rescaled network: at layer ``l`` every quantity with
+``k`` kernel factors (``G``: 1, ``V`` and 4-point functions: 2, ``U`` and
+6-point functions: 3, an ``M``-point correlator: ``M/2``) is stored in units of
+``s_l^k``, where ``s_l`` is a power of two within a factor 2 of
+``max_α G^(l)_{αα}`` (:meth:`LinearTheory.log_scale`). Since the scale factors
+are powers of two the rescaling is exact, so ordinary results are unchanged,
+while deep networks with ``C_W ≠ 1`` (or large biases) no longer overflow
+inside the recursions. The scale is restored at the end: a value beyond the
+float64 range raises :class:`OverflowError` (never ``inf`` or ``nan``); the
+scale-free values stay available with ``normalized=True`` (e.g. ``V / G²``
+for one input is ``vertex(l, normalized=True) / kernel(l, normalized=True)**2``).
 """
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from functools import cache, lru_cache
@@ -359,6 +371,17 @@ class _Recurrence:
         return state
 
 
+#: ldexp exponents beyond this bound over- or underflow any nonzero float64.
+_EXP_CLIP = 4000
+
+
+def _ldexp(value: np.ndarray | float, exp: int) -> np.ndarray:
+    """``value * 2**exp``, exact unless it leaves the float64 range (then inf or 0, silently)."""
+    exp = max(-_EXP_CLIP, min(_EXP_CLIP, exp))
+    with np.errstate(over="ignore", under="ignore"):
+        return np.ldexp(value, exp)
+
+
 class LinearTheory(Theory):
     """Exact finite-width theory of a deep linear network with Gaussian weights.
 
@@ -398,6 +421,15 @@ class LinearTheory(Theory):
     2.0736
     >>> round(float(th.vertex(5)[0, 0, 0, 0]), 10)
     10.736
+
+    Deep networks away from ``C_W = 1`` leave the float64 range; the ratios
+    remain available:
+
+    >>> deep = LinearTheory(Network([1] + [10] * 2000, cw=1.5), [1.0])
+    >>> g = float(deep.kernel(2000, normalized=True)[0, 0])
+    >>> v = float(deep.vertex(2000, normalized=True)[0, 0, 0, 0])
+    >>> f"{v / g**2 / 10:.6e}"  # V / (n G²) = (1 + 2/n)^(L-1) - 1
+    '1.920043e+158'
     """
 
     exact = True
@@ -412,10 +444,23 @@ class LinearTheory(Theory):
             )
             raise ValueError(msg)
         net = network
+        # Rescaled kernels G^(l) / 2^e_l, with the max diagonal in [1, 2), and the
+        # effective (C_b, C_W) of the rescaled step l -> l + 1 (exact: powers of 2).
         kernels = [self.g0]
+        exps = [0]
+        self._cb_eff: list[float] = []
+        self._cw_eff: list[float] = []
         for l in range(net.depth):
-            kernels.append(net.cb[l] + net.cw[l] * kernels[-1])
+            with np.errstate(over="ignore", invalid="ignore"):
+                g = math.ldexp(net.cb[l], -exps[-1]) + net.cw[l] * kernels[-1]
+                top = float(np.max(np.abs(np.diagonal(g))))
+            d = math.frexp(top)[1] - 1 if top > 0 and math.isfinite(top) else 0
+            exps.append(exps[-1] + d)
+            kernels.append(_ldexp(g, -d))
+            self._cb_eff.append(math.ldexp(net.cb[l], -exps[-1]))
+            self._cw_eff.append(math.ldexp(net.cw[l], -d))
         self._kernels = kernels
+        self._exps = exps
         self._with_bias = any(c > 0 for c in net.cb[1:])
         self._exact_tensors: dict[int, _Recurrence] = {}
         self._leading_tensors: dict[int, _Recurrence] = {}
@@ -424,22 +469,87 @@ class LinearTheory(Theory):
         )
 
     # ------------------------------------------------------------ kernel
-    def kernel(self, layer: int) -> np.ndarray:
+    def log_scale(self, layer: int) -> float:
+        """``log s_l``, the natural log of the scale used at ``layer``.
+
+        ``s_l`` is a power of two within a factor 2 of ``max_α G^(l)_{αα}``
+        (``s_0 = 1``; ``s_l = 1`` when the kernel vanishes). With
+        ``normalized=True`` the methods return their value divided by
+        ``s_l^k``, ``k`` the number of kernel factors (module docstring); the
+        true value is ``exp(k log_scale(l))`` times that, also when it is
+        beyond the float64 range.
+
+        Parameters
+        ----------
+        layer : int
+            ``0..L``.
+        """
+        layer = self._check_layer(layer)
+        return self._exps[layer] * math.log(2.0)
+
+    def _restore(
+        self, value: np.ndarray | float, power: int, layer: int, what: str, normalized: bool
+    ) -> np.ndarray | float:
+        """``value * s_l^power`` (or ``value`` itself if normalized); OverflowError beyond float64."""
+        scalar = np.ndim(value) == 0
+        arr = np.asarray(value, dtype=float)
+        out = arr if normalized else _ldexp(arr, power * self._exps[layer])
+        if not np.all(np.isfinite(out)):
+            raise self._overflow(what, layer, arr, power, normalized)
+        return float(out) if scalar else out
+
+    def _overflow(
+        self, what: str, layer: int, value: np.ndarray, power: int, normalized: bool
+    ) -> OverflowError:
+        hint = (
+            "For one input, use the log-space closed forms "
+            "deepeft.single_input.kernel_power_moment / coordinate_moment / norm_moment"
+            "(..., log=True)."
+        )
+        if not np.all(np.isfinite(value)):
+            msg = (
+                f"the {what} at layer {layer} exceeds the float64 range even in units of the "
+                f"layer's kernel scale (the scale-free ratio itself overflows: deep, narrow "
+                f"networks make high moments grow like exp(L/n)). {hint}"
+            )
+            return OverflowError(msg)
+        top = float(np.max(np.abs(value)))
+        log10 = math.log10(top) + power * self._exps[layer] * math.log10(2.0)
+        msg = (
+            f"the {what} at layer {layer} is about 10^{log10:.1f} in magnitude, beyond the "
+            "float64 range (deep networks with C_W != 1 overflow). "
+            f"Use normalized=True for the value in units of s_l^{power}, with "
+            f"log s_l = log_scale({layer}) = {self.log_scale(layer):.6g}; ratios such as "
+            f"V / G² stay finite. {hint}"
+        )
+        if normalized:  # pragma: no cover - normalized values are checked above
+            msg = f"the {what} at layer {layer} is not finite."
+        return OverflowError(msg)
+
+    def kernel(self, layer: int, *, normalized: bool = False) -> np.ndarray:
         """The kernel ``G^(l)_{αβ} = E[Ĝ^(l)_{αβ}]``, exact at any width.
 
         Parameters
         ----------
         layer : int
             ``0..L``; layer 0 gives the input metric ``G^(0) = x xᵀ / n_0``.
+        normalized : bool, default False
+            Return ``G^(l) / s_l`` instead (:meth:`log_scale`); its largest
+            diagonal entry is in ``[1, 2)``.
 
         Returns
         -------
         ndarray, shape (N_D, N_D)
             ``G^(l) = C_b^(l) + C_W^(l) G^(l-1)`` (``THEORY.md`` §1.1); the
             widths do not enter.
+
+        Raises
+        ------
+        OverflowError
+            When ``G^(l)`` is beyond the float64 range (use ``normalized=True``).
         """
         layer = self._check_layer(layer)
-        return self._kernels[layer].copy()
+        return self._restore(self._kernels[layer].copy(), 1, layer, "kernel", normalized)
 
     # ------------------------------------------------------------ tensors
     def _exact(self, order: int) -> _Recurrence:
@@ -452,11 +562,13 @@ class LinearTheory(Theory):
                 return (g1, *(np.zeros((nd,) * (2 * j)) for j in range(2, order + 1)))
 
             def step(l: int, kappas: Tensors) -> Tensors:
-                # layer l -> l + 1 uses n_l, C_b^(l+1) = cb[l], C_W^(l+1) = cw[l].
-                n, cb, cw = net.widths[l], net.cb[l], net.cw[l]
-                new = [cb + cw * kappas[0]]
-                for j in range(2, order + 1):
-                    new.append(cw**j * _cumulants_of_a(kappas, j, n))
+                # layer l -> l + 1 uses n_l, C_b^(l+1) = cb[l], C_W^(l+1) = cw[l]
+                # (rescaled: κ_j is stored in units of s_l^j).
+                n, cb, cw = net.widths[l], self._cb_eff[l], self._cw_eff[l]
+                with np.errstate(over="ignore", invalid="ignore"):
+                    new = [cb + cw * kappas[0]]
+                    for j in range(2, order + 1):
+                        new.append(cw**j * _cumulants_of_a(kappas, j, n))
                 return tuple(new)
 
             self._exact_tensors[order] = _Recurrence(first, step)
@@ -472,14 +584,15 @@ class LinearTheory(Theory):
                 return tuple(np.zeros((nd,) * (2 * j)) for j in range(2, order + 1))
 
             def step(l: int, vertices: Tensors) -> Tensors:
-                n, n_prev, cw = net.widths[l], net.widths[l - 1], net.cw[l]
+                n, n_prev, cw = net.widths[l], net.widths[l - 1], self._cw_eff[l]
                 g = self._kernels[l]
-                # κ_j(Ĝ) = (vertex of order j) / n_{l-1}^(j-1).
-                kappas = [g, *(v / n_prev ** (j - 1) for j, v in enumerate(vertices, start=2))]
-                return tuple(
-                    cw**j * n ** (j - 1) * _cumulants_of_a(kappas, j, n, leading=True)
-                    for j in range(2, order + 1)
-                )
+                # κ_j(Ĝ) = (vertex of order j) / n_{l-1}^(j-1), in units of s_l^j.
+                with np.errstate(over="ignore", invalid="ignore"):
+                    kappas = [g, *(v / n_prev ** (j - 1) for j, v in enumerate(vertices, start=2))]
+                    return tuple(
+                        cw**j * n ** (j - 1) * _cumulants_of_a(kappas, j, n, leading=True)
+                        for j in range(2, order + 1)
+                    )
 
             self._leading_tensors[order] = _Recurrence(first, step)
         return self._leading_tensors[order]
@@ -487,7 +600,7 @@ class LinearTheory(Theory):
     def _check_order(self, order: object) -> str:
         return check_choice("order", order, ORDERS)
 
-    def kernel_moments(self, layer: int, k: int) -> np.ndarray:
+    def kernel_moments(self, layer: int, k: int, *, normalized: bool = False) -> np.ndarray:
         """Joint moments ``E[Ĝ^(l)_{a1b1} Ĝ^(l)_{a2b2} ⋯ Ĝ^(l)_{akbk}]`` of the stochastic kernel.
 
         ``k = 1`` is the kernel ``G``, ``k = 2`` the tensor ``H`` and ``k = 3``
@@ -499,6 +612,9 @@ class LinearTheory(Theory):
             ``1..L``.
         k : {1, 2, 3}
             Number of factors.
+        normalized : bool, default False
+            Return the value in units of ``s_l^k`` (:meth:`log_scale`), finite
+            also where the value itself is beyond the float64 range.
 
         Returns
         -------
@@ -516,9 +632,11 @@ class LinearTheory(Theory):
             )
             raise ValueError(msg)
         kappas = self._exact(k).at(layer)
-        return _moments_from_cumulants(kappas, k)
+        with np.errstate(over="ignore", invalid="ignore"):
+            value = _moments_from_cumulants(kappas, k)
+        return self._restore(value, k, layer, f"kernel moment tensor (k={k})", normalized)
 
-    def vertex(self, layer: int, order: str = "exact") -> np.ndarray:
+    def vertex(self, layer: int, order: str = "exact", *, normalized: bool = False) -> np.ndarray:
         """Four-point vertex ``V^(l)_{(ab)(cd)} = n_{l-1} Cov(Ĝ^(l)_{ab}, Ĝ^(l)_{cd})``.
 
         The connected four-point function is
@@ -532,6 +650,11 @@ class LinearTheory(Theory):
             ``"exact"``: at finite width. ``"leading"``: the leading-1/n
             recursion ``V^(l+1) = C_W² [(n_l/n_{l-1}) V^(l) + G_ac G_bd + G_ad G_bc]``
             (``THEORY.md`` §1.2 without its last bracket).
+        normalized : bool, default False
+            Return the value in units of ``s_l^2`` (:meth:`log_scale`), finite
+            also where the value itself is beyond the float64 range.
+            For one input, ``V / G²`` is
+            ``vertex(l, normalized=True) / kernel(l, normalized=True)**2``.
 
         Returns
         -------
@@ -540,11 +663,14 @@ class LinearTheory(Theory):
         """
         layer = self._check_layer(layer, allow_input=False)
         if self._check_order(order) == "leading":
-            return self._leading(2).at(layer)[0].copy()
-        kappas = self._exact(2).at(layer)
-        return self.network.widths[layer - 1] * kappas[1]
+            value = self._leading(2).at(layer)[0].copy()
+        else:
+            value = self.network.widths[layer - 1] * self._exact(2).at(layer)[1]
+        return self._restore(value, 2, layer, "four-point vertex V", normalized)
 
-    def six_point_vertex(self, layer: int, order: str = "exact") -> np.ndarray:
+    def six_point_vertex(
+        self, layer: int, order: str = "exact", *, normalized: bool = False
+    ) -> np.ndarray:
         """Six-point vertex ``U^(l) = n_{l-1}² κ_3(Ĝ^(l)_{ab}, Ĝ^(l)_{cd}, Ĝ^(l)_{ef})``.
 
         The connected six-point function is ``(1/n_{l-1}²) Σ_{15 pairings} ∏δ U``.
@@ -558,6 +684,9 @@ class LinearTheory(Theory):
             recursion of ``THEORY.md`` §1.3 (for one input, ``C_W = 1``,
             ``C_b = 0`` and equal widths, ``U^(l) = (12m² - 4m) G³`` with
             ``m = l - 1``).
+        normalized : bool, default False
+            Return the value in units of ``s_l^3`` (:meth:`log_scale`), finite
+            also where the value itself is beyond the float64 range.
 
         Returns
         -------
@@ -566,13 +695,14 @@ class LinearTheory(Theory):
         """
         layer = self._check_layer(layer, allow_input=False)
         if self._check_order(order) == "leading":
-            return self._leading(3).at(layer)[1].copy()
-        kappas = self._exact(3).at(layer)
-        return self.network.widths[layer - 1] ** 2 * kappas[2]
+            value = self._leading(3).at(layer)[1].copy()
+        else:
+            value = self.network.widths[layer - 1] ** 2 * self._exact(3).at(layer)[2]
+        return self._restore(value, 3, layer, "six-point vertex U", normalized)
 
     # ------------------------------------------------------------ pair engine
     def _pairs_moments(self, layer: int, roots: tuple[State, ...]) -> dict[State, float]:
-        """``E[∏_{(a,b)∈s} Ĝ^(layer)_{ab}]`` for every root multiset ``s``."""
+        """``E[∏_{(a,b)∈s} Ĝ^(layer)_{ab}] / s_l^|s|`` for every root multiset ``s``."""
         key = (tuple(sorted(set(roots))), self._with_bias)
         structure = _pair_structure(*key)
         values = self._pair_values.get(key)
@@ -586,11 +716,16 @@ class LinearTheory(Theory):
         net = self.network
         while len(values) < layer:
             l = len(values)  # values[-1] is layer l; step to l + 1
-            values.append(structure.step(values[-1], net.widths[l], net.cb[l], net.cw[l]))
+            with np.errstate(over="ignore", invalid="ignore"):
+                values.append(
+                    structure.step(values[-1], net.widths[l], self._cb_eff[l], self._cw_eff[l])
+                )
         current = values[layer - 1]
         return {r: float(current[structure.index[r]]) for r in roots}
 
-    def kernel_product_moment(self, layer: int, pairs: Sequence[Sequence[int]]) -> float:
+    def kernel_product_moment(
+        self, layer: int, pairs: Sequence[Sequence[int]], *, normalized: bool = False
+    ) -> float:
         """``E[∏_r Ĝ^(l)_{a_r b_r}]`` for any number of factors.
 
         Parameters
@@ -600,6 +735,10 @@ class LinearTheory(Theory):
         pairs : sequence of (int, int)
             The input-index pairs ``(a_r, b_r)``, each index in ``0..N_D-1``.
             An empty sequence gives 1.
+        normalized : bool, default False
+            Return the value in units of ``s_l^k`` (:meth:`log_scale`), finite
+            also where the value itself is beyond the float64 range.
+            (``k = len(pairs)``).
 
         Returns
         -------
@@ -622,7 +761,8 @@ class LinearTheory(Theory):
         state = _encode(checked)
         if not state:
             return 1.0
-        return self._pairs_moments(layer, (state,))[state]
+        value = self._pairs_moments(layer, (state,))[state]
+        return self._restore(value, len(state), layer, "kernel product moment", normalized)
 
     def _pattern_moments(self, layer: int, patterns: Sequence[Pattern]) -> list[float]:
         root_lists = [_pattern_roots(p) for p in patterns]
@@ -631,7 +771,14 @@ class LinearTheory(Theory):
         return [sum(m * values[s] for s, m in rl) for rl in root_lists]
 
     # ------------------------------------------------------------ correlators
-    def moment(self, layer: int, neurons: Sequence[int], inputs: Sequence[int]) -> float:
+    def moment(
+        self,
+        layer: int,
+        neurons: Sequence[int],
+        inputs: Sequence[int],
+        *,
+        normalized: bool = False,
+    ) -> float:
         """Exact moment ``E[∏_k z^(l)_{neurons[k]; inputs[k]}]``.
 
         Parameters
@@ -643,6 +790,9 @@ class LinearTheory(Theory):
             pattern matters.
         inputs : sequence of int
             Input index of each point, ``0 <= α < N_D``.
+        normalized : bool, default False
+            Return the value in units of ``s_l^M/2`` (:meth:`log_scale`), finite
+            also where the value itself is beyond the float64 range.
 
         Returns
         -------
@@ -662,14 +812,22 @@ class LinearTheory(Theory):
         pattern = canonical_pattern(neurons, inputs)
         if any(len(block) % 2 for block in pattern):
             return 0.0
-        return self._pattern_moments(layer, [pattern])[0]
+        value = self._pattern_moments(layer, [pattern])[0]
+        return self._restore(value, len(neurons) // 2, layer, "moment", normalized)
 
-    def cumulant(self, layer: int, neurons: Sequence[int], inputs: Sequence[int]) -> float:
+    def cumulant(
+        self,
+        layer: int,
+        neurons: Sequence[int],
+        inputs: Sequence[int],
+        *,
+        normalized: bool = False,
+    ) -> float:
         """Exact joint cumulant (connected correlator) of ``z^(l)_{neurons[k]; inputs[k]}``.
 
         Parameters
         ----------
-        layer, neurons, inputs
+        layer, neurons, inputs, normalized
             As in :meth:`moment`.
 
         Returns
@@ -682,6 +840,11 @@ class LinearTheory(Theory):
             ``log10(n)`` digits per order; :meth:`vertex` and
             :meth:`six_point_vertex` give the four- and six-point cumulants
             without cancellation.
+
+        Raises
+        ------
+        OverflowError
+            When the value is beyond the float64 range (use ``normalized=True``).
         """
         layer, neurons, inputs = self._check_query(layer, neurons, inputs)
         m = len(neurons)
@@ -697,9 +860,11 @@ class LinearTheory(Theory):
         ]
         distinct = sorted(set(patterns))
         values = dict(zip(distinct, self._pattern_moments(layer, distinct), strict=True))
-        return _cumulant_from_moments(
-            m, {mask: values[p] for mask, p in zip(masks, patterns, strict=True)}
-        )
+        with np.errstate(over="ignore", invalid="ignore"):
+            value = _cumulant_from_moments(
+                m, {mask: values[p] for mask, p in zip(masks, patterns, strict=True)}
+            )
+        return self._restore(value, m // 2, layer, "cumulant", normalized)
 
     # ------------------------------------------------------------ NTK
     def ntk(self, layer: int, lambda_b: object = 1.0, lambda_w: object = 1.0) -> np.ndarray:
@@ -720,13 +885,27 @@ class LinearTheory(Theory):
             ``Θ^(1) = λ_b^(1) + λ_W^(1) G^(0)`` and
             ``Θ^(l+1) = λ_b^(l+1) + λ_W^(l+1) G^(l) + C_W^(l+1) Θ^(l)``
             (``THEORY.md`` §4 with σ' = 1).
+
+        Raises
+        ------
+        OverflowError
+            When ``Θ^(l)`` is beyond the float64 range.
         """
         layer = self._check_layer(layer, allow_input=False)
         depth = self.depth
         lb = per_layer("lambda_b", lambda_b, depth, strictly_positive=False)
         lw = per_layer("lambda_w", lambda_w, depth, strictly_positive=False)
         cw = self.network.cw
-        theta = lb[0] + lw[0] * self._kernels[0]
-        for l in range(1, layer):
-            theta = lb[l] + lw[l] * self._kernels[l] + cw[l] * theta
-        return np.asarray(theta, dtype=float)
+        with np.errstate(over="ignore", invalid="ignore"):
+            theta = lb[0] + lw[0] * self._kernels[0]
+            for l in range(1, layer):
+                kernel = _ldexp(self._kernels[l], self._exps[l]) if lw[l] else 0.0
+                theta = lb[l] + lw[l] * kernel + cw[l] * theta
+        theta = np.asarray(theta, dtype=float)
+        if not np.all(np.isfinite(theta)):
+            msg = (
+                f"the mean NTK at layer {layer} is beyond the float64 range "
+                "(deep networks with C_W != 1 overflow); see log_scale() for the kernel's scale."
+            )
+            raise OverflowError(msg)
+        return theta

@@ -1,9 +1,9 @@
 """Exact statistics of deep linear networks with Haar-orthogonal weights.
 
-Scope: ``init="orthogonal"``, ``activation="linear"``, no biases and square
-layers ``n_0 = n_1 = … = n_L = n`` (``THEORY.md`` §2.2). Then
-``W^(l) = sqrt(C_W^(l)) O^(l)`` and, since a product of independent Haar
-matrices is Haar,
+Scope: ``init="orthogonal"``, ``activation="linear"`` and square layers
+``n_0 = n_1 = … = n_L = n`` (``THEORY.md`` §2.2); Gaussian biases with one
+input (see below). Without biases ``W^(l) = sqrt(C_W^(l)) O^(l)`` and, since
+a product of independent Haar matrices is Haar,
 
     z^(l)_α = sqrt(c_l) O x_α,   c_l = ∏_{l' <= l} C_W^(l'),   O Haar on O(n).
 
@@ -12,6 +12,18 @@ preactivations are not Gaussian: ``z`` is uniform on a sphere for one input.
 Unlike the Gaussian ensemble, ``V`` is therefore *not* ``n Cov(Ĝ, Ĝ)`` (which
 vanishes); it is defined by the connected four-point function,
 ``E[zzzz]_conn = (1/n)[δ_{i1i2}δ_{i3i4} V_{(α1α2)(α3α4)} + 2 more pairings]``.
+
+With Gaussian biases ``b^(l) ~ N(0, C_b^(l) I)`` and one input, every layer is
+isotropic (``O z`` is isotropic for any ``z``, and so is ``b``), so the
+correlators follow from the moments of ``R_l = |z^(l)|²``: with ``R_0 = |x|²``
+and ``u = O z^(l)``, ``R_{l+1} = C_W |u|² + 2 sqrt(C_W) b·u + |b|²``, hence
+
+    E R_{l+1}   = C_W E R_l + n C_b,
+    E R_{l+1}²  = C_W² E R_l² + C_b² n(n+2) + 2n C_W C_b E R_l + 4 C_W C_b E R_l
+
+(equivalently ``R_{l+1} / C_b`` given ``R_l`` is noncentral χ²_n with
+noncentrality ``C_W R_l / C_b``), and ``E[z_i z_j] = δ_ij E R / n``,
+``E[z_i z_j z_k z_l] = E R² / (n(n+2)) (δ_ij δ_kl + δ_ik δ_jl + δ_il δ_jk)``.
 
 Conventions as in :mod:`deepeft._theory`: layer 0 is the input,
 ``G^(0) = x xᵀ / n_0``.
@@ -38,13 +50,13 @@ __all__ = ["OrthogonalLinearTheory"]
 
 
 class OrthogonalLinearTheory(Theory):
-    """Exact theory of a square, bias-free deep linear network with Haar-orthogonal weights.
+    """Exact theory of a square deep linear network with Haar-orthogonal weights.
 
     Parameters
     ----------
     network : Network
-        ``init="orthogonal"``, ``activation="linear"``, ``cb = 0`` and all
-        widths equal (``n_0 = n_1 = … = n_L``).
+        ``init="orthogonal"``, ``activation="linear"`` and all widths equal
+        (``n_0 = n_1 = … = n_L``). Biases (``cb > 0``) need a single input.
     x : array_like, shape (N_D, n_0) or (n_0,)
         The inputs.
 
@@ -61,6 +73,10 @@ class OrthogonalLinearTheory(Theory):
     ``R = sqrt(n G^(l))``, ``G_{2m} = R^{2m} / ∏_{s<m} (n + 2s)``); the
     four-point vertex. The results do not depend on depth except through
     ``c_l = ∏ C_W``.
+
+    With biases (one input): the kernel ``E|z|²/n``, moments and cumulants with
+    ``M <= 4`` points and the vertex, from the exact recursions for ``E R`` and
+    ``E R²`` (module docstring; ``THEORY.md`` §2.2).
 
     Examples
     --------
@@ -82,12 +98,6 @@ class OrthogonalLinearTheory(Theory):
                 f"activation={network.activation.name!r}, init={network.init!r}."
             )
             raise ValueError(msg)
-        if network.has_biases:
-            msg = (
-                "OrthogonalLinearTheory supports bias-free networks only "
-                f"(`cb` = 0 in every layer), got cb={list(network.cb)!r}."
-            )
-            raise ValueError(msg)
         if len(set(network.widths)) != 1:
             msg = (
                 "OrthogonalLinearTheory supports square layers only "
@@ -95,15 +105,37 @@ class OrthogonalLinearTheory(Theory):
                 f"got widths={list(network.widths)!r}."
             )
             raise ValueError(msg)
-        self._n = network.widths[0]
+        self._n = n = network.widths[0]
         scales = [1.0]
         for cw in network.cw:
             scales.append(scales[-1] * cw)
         self._scales = scales
+        self._biased = network.has_biases
+        if self._biased:
+            if self.n_inputs != 1:
+                msg = (
+                    "OrthogonalLinearTheory supports biases (`cb` > 0) for a single input only, "
+                    f"got N_D={self.n_inputs} inputs with cb={list(network.cb)!r}; "
+                    "use one input, a bias-free network, or deepeft.sample(...) for Monte Carlo."
+                )
+                raise ValueError(msg)
+            # E R_l and E R_l² with R_l = |z^(l)|², R_0 = |x|² (THEORY.md §2.2).
+            r1 = float(self.x[0] @ self.x[0])
+            r2 = r1 * r1
+            self._r = [(r1, r2)]
+            for cw, cb in zip(network.cw, network.cb, strict=True):
+                r1, r2 = (
+                    cw * r1 + n * cb,
+                    cw * cw * r2 + cb * cb * n * (n + 2) + (2 * n + 4) * cw * cb * r1,
+                )
+                self._r.append((r1, r2))
 
     # ------------------------------------------------------------ kernel
     def kernel(self, layer: int) -> np.ndarray:
         """``G^(l) = (∏_{l'<=l} C_W^(l')) G^(0)``, exact (and deterministic).
+
+        With biases (one input): ``G^(l) = E|z^(l)|² / n``, with
+        ``E R_{l+1} = C_W E R_l + n C_b``.
 
         Parameters
         ----------
@@ -115,6 +147,8 @@ class OrthogonalLinearTheory(Theory):
         ndarray, shape (N_D, N_D)
         """
         layer = self._check_layer(layer)
+        if self._biased:
+            return np.array([[self._r[layer][0] / self._n]])
         return self._scales[layer] * self.g0
 
     # ------------------------------------------------------------ moments
@@ -133,6 +167,17 @@ class OrthogonalLinearTheory(Theory):
         m = sum(len(block) for block in pattern)
         labels = sorted({a for block in pattern for a in block})
         n = self._n
+        if self._biased:
+            # Isotropic: E[z_i z_j] = δ E R / n, E[zzzz] = E R² / (n(n+2)) Σ δδ.
+            if m > 4:
+                msg = (
+                    "OrthogonalLinearTheory with biases gives M-point correlators only for "
+                    f"M <= 4 (`neurons`/`inputs` of length 2 or 4), got M={m}."
+                )
+                raise ValueError(msg)
+            pairings = prod(len(matchings(len(block))) for block in pattern)
+            r1, r2 = self._r[layer]
+            return pairings * (r1 / n if m == 2 else r2 / (n * (n + 2)))
         if n == 1:
             # O(1) = {±1}: z_α = ±sqrt(c_l) x_α.
             x = self.x[:, 0]
@@ -186,10 +231,13 @@ class OrthogonalLinearTheory(Theory):
             One distinct input, any even ``M = 2m``: ``(Σ_π ∏δ) G_{2m}``. Zero
             for odd ``M`` or a neuron that occurs an odd number of times.
 
+            With biases (one input): ``M = 2``: ``δ E R / n``; ``M = 4``:
+            ``(Σ_π ∏δ) E R² / (n(n+2))``, ``R = |z^(l)|²``.
+
         Raises
         ------
         ValueError
-            For ``M >= 6`` points with several distinct inputs.
+            For ``M >= 6`` points with several distinct inputs, or with biases.
         """
         layer, neurons, inputs = self._check_query(layer, neurons, inputs)
         pattern = canonical_pattern(neurons, inputs)
@@ -208,7 +256,7 @@ class OrthogonalLinearTheory(Theory):
         m = len(neurons)
         if m % 2 or any(neurons.count(i) % 2 for i in set(neurons)):
             return 0.0
-        if m > 4 and len(set(inputs)) > 1 and self._n > 1:
+        if m > 4 and (self._biased or (len(set(inputs)) > 1 and self._n > 1)):
             # Raise before the sub-moments, with the same message as moment().
             self._pattern_moment(layer, canonical_pattern(neurons, inputs))
         moments = {}
@@ -232,7 +280,9 @@ class OrthogonalLinearTheory(Theory):
             ``V_{(ab)(cd)} = n [2 G_ab G_cd - n (G_ac G_bd + G_ad G_bc)] / ((n-1)(n+2))``
             with ``G = G^(l)`` (``THEORY.md`` §2.2): ``n`` times the coefficient
             of ``δ_{i1i2}δ_{i3i4}`` in the connected four-point function. Its
-            large-n limit is ``-(G_ac G_bd + G_ad G_bc)``.
+            large-n limit is ``-(G_ac G_bd + G_ad G_bc)``. With biases (one
+            input) the same definition gives
+            ``V = n [E R² / (n(n+2)) - (E R / n)²]``, shape (1, 1, 1, 1).
 
         Raises
         ------
@@ -244,6 +294,9 @@ class OrthogonalLinearTheory(Theory):
         if n == 1:
             msg = "`widths` must be >= 2 for the vertex of an orthogonal network, got n=1."
             raise ValueError(msg)
+        if self._biased:
+            r1, r2 = self._r[layer]
+            return np.full((1, 1, 1, 1), n * (r2 / (n * (n + 2)) - (r1 / n) ** 2))
         g = self._scales[layer] * self.g0
         return (
             n

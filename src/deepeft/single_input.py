@@ -11,7 +11,8 @@ Conventions: ``widths = (n_0, …, n_L)``; layer 0 is the input, with
 Every function takes ``x`` either as a scalar, read as ``G^(0)`` itself, or as
 one input vector of length ``n_0``. All products are formed in log space
 (``log=True`` returns the logarithm), so deep networks do not overflow before
-the final exponential.
+the final exponential; a value beyond the float64 range raises
+:class:`OverflowError` (use ``log=True``) instead of returning ``inf``.
 
 References
 ----------
@@ -112,11 +113,17 @@ def _log_kernel_powers(net: Network, g0: float, layer: int, k: int) -> list[floa
     return logs
 
 
-def _finish(log_value: float, log: bool) -> float:
+def _finish(log_value: float, log: bool, what: str, layer: int) -> float:
     if log:
         return log_value
-    # exp of a huge log overflows to inf with a RuntimeWarning, as documented.
-    return float(np.exp(log_value))
+    try:
+        return math.exp(log_value)
+    except OverflowError:
+        msg = (
+            f"{what} at layer {layer} is about 10^{log_value / math.log(10):.1f}, beyond the "
+            "float64 range; pass log=True for its logarithm."
+        )
+        raise OverflowError(msg) from None
 
 
 def kernel_power_moment(net: Network, x: object, layer: int, k: int, *, log: bool = False) -> float:
@@ -135,6 +142,7 @@ def kernel_power_moment(net: Network, x: object, layer: int, k: int, *, log: boo
         Power, ``>= 0``.
     log : bool, default False
         Return ``log E[(Ĝ^(l))^k]`` instead (``-inf`` when it is 0).
+        Without it, a value beyond the float64 range raises ``OverflowError``.
 
     Returns
     -------
@@ -147,7 +155,7 @@ def kernel_power_moment(net: Network, x: object, layer: int, k: int, *, log: boo
     g0 = _input_metric(net, x)
     layer = check_layer(layer, net.depth)
     k = _check_nonnegative_int("k", k)
-    return _finish(_log_kernel_powers(net, g0, layer, k)[k], log)
+    return _finish(_log_kernel_powers(net, g0, layer, k)[k], log, f"E[Ĝ^k] (k={k})", layer)
 
 
 def coordinate_moment(net: Network, x: object, layer: int, m: int, *, log: bool = False) -> float:
@@ -163,6 +171,7 @@ def coordinate_moment(net: Network, x: object, layer: int, m: int, *, log: bool 
         Order, ``>= 0``.
     log : bool, default False
         Return the logarithm (``-inf`` for odd ``m``).
+        Without it, a value beyond the float64 range raises ``OverflowError``.
 
     Returns
     -------
@@ -176,7 +185,8 @@ def coordinate_moment(net: Network, x: object, layer: int, m: int, *, log: bool 
         return -math.inf if log else 0.0
     k = m // 2
     log_double_factorial = math.fsum(math.log(2 * s + 1) for s in range(k))
-    return _finish(log_double_factorial + _log_kernel_powers(net, g0, layer, k)[k], log)
+    log_value = log_double_factorial + _log_kernel_powers(net, g0, layer, k)[k]
+    return _finish(log_value, log, f"E[z_i^m] (m={m})", layer)
 
 
 def norm_moment(net: Network, x: object, layer: int, k: int, *, log: bool = False) -> float:
@@ -192,6 +202,7 @@ def norm_moment(net: Network, x: object, layer: int, k: int, *, log: bool = Fals
         Half the order, ``>= 0``.
     log : bool, default False
         Return the logarithm.
+        Without it, a value beyond the float64 range raises ``OverflowError``.
 
     Returns
     -------
@@ -205,7 +216,7 @@ def norm_moment(net: Network, x: object, layer: int, k: int, *, log: bool = Fals
     k = _check_nonnegative_int("k", k)
     n = net.widths[layer]
     log_chi = math.fsum(math.log(n + 2 * s) for s in range(k))
-    return _finish(log_chi + _log_kernel_powers(net, g0, layer, k)[k], log)
+    return _finish(log_chi + _log_kernel_powers(net, g0, layer, k)[k], log, f"E|z|^(2k) (k={k})", layer)
 
 
 def log_norm_cumulants(
