@@ -51,6 +51,16 @@ def test_theory_with_inputs_file_and_per_layer_parameters(capsys, tmp_path):
     assert out2["layers"] == out["layers"]
 
 
+def test_theory_survives_overflow_with_scale_free_ratios(capsys):
+    # G^(2000) = 1.5^2000 is beyond float64, but V/G² is finite: report it, never NaN
+    out = run_json(capsys, ["theory", "--n0", "1", "--width", "10", "--depth", "2000", "--cw", "1.5",
+                            "--layers", "2000", "--json"])
+    row = out["layers"][0]
+    assert row["kernel"] is None
+    assert row["ratios"]["V/G2_leading"] == pytest.approx(2 * 1999, rel=1e-12)
+    assert row["ratios"]["V/G2"] == pytest.approx(10 * ((1 + 2 / 10) ** 1999 - 1), rel=1e-9)
+
+
 def test_theory_table_output(capsys):
     assert main(["theory", "--n0", "1", "--width", "10", "--depth", "5", "--order", "6"]) == 0
     text = capsys.readouterr().out

@@ -35,22 +35,65 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def _maybe(fn: Any, *args: Any, **kw: Any) -> Any:
-    """Call ``fn``; None where the theory has no answer (ValueError)."""
+    """Call ``fn``; None where the theory has no answer (ValueError) or the value overflows float64."""
     try:
         return fn(*args, **kw)
-    except ValueError:
+    except (ValueError, OverflowError):
         return None
 
 
+def _scale_free(fn: Any, layer: int, **kw: Any) -> Any:
+    """``fn(layer, normalized=True, **kw)`` where the theory offers scale-free values, else ``fn(layer, **kw)``.
+
+    Scale-free values are in units of a per-layer scale (the same for every tensor of one
+    layer), so ratios such as V/G² survive depths where G itself overflows.
+    """
+    try:
+        return fn(layer, normalized=True, **kw)
+    except TypeError:
+        return _maybe(fn, layer, **kw)
+    except (ValueError, OverflowError):
+        return None
+
+
+def ratios(th: Any, layer: int, order: int) -> dict[str, float | None]:
+    """Scale-free ratios of input 0: V/G², U/G³ (exact and leading), and (G4 - G2²)/G²."""
+    out: dict[str, float | None] = {}
+    if layer < 1 or order < 4:
+        return out
+    k = _scale_free(th.kernel, layer)
+    g = None if k is None else float(k[0, 0])
+    ok = g is not None and g != 0 and np.isfinite(g)
+
+    def ratio(tensor: Any, power: int) -> float | None:
+        if tensor is None or not ok:
+            return None
+        value = float(tensor[(0,) * (2 * power)]) / g**power  # type: ignore[operator]
+        return value if np.isfinite(value) else None
+
+    out["V/G2"] = ratio(_scale_free(th.vertex, layer, order="exact"), 2)
+    out["V/G2_leading"] = ratio(_scale_free(th.vertex, layer, order="leading"), 2)
+    best = out["V/G2"] if out["V/G2"] is not None else out["V/G2_leading"]
+    out["connected_4pt/G2"] = None if best is None else best / th.network.widths[layer - 1]
+    if order >= 6 and hasattr(th, "six_point_vertex"):
+        out["U/G3"] = ratio(_scale_free(th.six_point_vertex, layer, order="exact"), 3)
+        out["U/G3_leading"] = ratio(_scale_free(th.six_point_vertex, layer, order="leading"), 3)
+    return out
+
+
 def layer_summary(th: Any, layer: int, order: int) -> dict[str, Any]:
-    """Everything ``deepeft theory`` reports for one layer, as JSON-friendly data."""
-    out: dict[str, Any] = {"layer": layer, "kernel": th.kernel(layer)}
+    """Everything ``deepeft theory`` reports for one layer, as JSON-friendly data.
+
+    Tensors that overflow float64 are reported as None; ``ratios`` stay finite.
+    """
+    out: dict[str, Any] = {"layer": layer, "kernel": _maybe(th.kernel, layer)}
     if order >= 4 and layer >= 1:
         out["vertex"] = _maybe(th.vertex, layer, order="exact")
         out["vertex_leading"] = _maybe(th.vertex, layer, order="leading")
     if order >= 6 and layer >= 1 and hasattr(th, "six_point_vertex"):
         out["six_point_vertex"] = _maybe(th.six_point_vertex, layer, order="exact")
         out["six_point_vertex_leading"] = _maybe(th.six_point_vertex, layer, order="leading")
+    out["ratios"] = ratios(th, layer, order)
     return out
 
 
@@ -92,28 +135,18 @@ def run(args: argparse.Namespace) -> int:
 
     for row in rows:
         layer = row["layer"]
-        k = row["kernel"]
-        g = float(k[0, 0])
-        # ratios to G are undefined for a zero input (G = 0) and for overflowed kernels
-        ratio_ok = g != 0 and np.isfinite(g)
-        cells = [str(layer), fmt(g)]
+        k, r = row["kernel"], row["ratios"]
+        cells = [str(layer), "overflow" if k is None else fmt(float(k[0, 0]))]
         if th.n_inputs > 1:
-            cells.append(fmt(float(k[0, 1])))
+            cells.append("overflow" if k is None else fmt(float(k[0, 1])))
         if args.order >= 4:
-            v, vl = row.get("vertex"), row.get("vertex_leading")
-            ve = None if v is None or not ratio_ok else float(v[0, 0, 0, 0]) / g**2
-            vle = None if vl is None or not ratio_ok else float(vl[0, 0, 0, 0]) / g**2
-            best = ve if ve is not None else vle  # the exact value where the theory has one
-            conn = None if best is None or layer == 0 else best / net.widths[layer - 1]
-            cells += [fmt(ve), fmt(vle), fmt(conn)]
+            cells += [fmt(r.get("V/G2")), fmt(r.get("V/G2_leading")), fmt(r.get("connected_4pt/G2"))]
         if args.order >= 6:
-            u, ul = row.get("six_point_vertex"), row.get("six_point_vertex_leading")
-            cells += [fmt(None if u is None or not ratio_ok else float(u[(0,) * 6]) / g**3),
-                      fmt(None if ul is None or not ratio_ok else float(ul[(0,) * 6]) / g**3)]
+            cells += [fmt(r.get("U/G3")), fmt(r.get("U/G3_leading"))]
         table.add_row(*cells)
     con = console()
     con.print(table)
-    if th.n_inputs > 1:
+    if th.n_inputs > 1 and rows[-1]["kernel"] is not None:
         last = rows[-1]
         con.print(f"kernel at layer {last['layer']}:\n{np.array2string(last['kernel'], precision=6)}")
     return 0

@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     except CLIError as exc:
         print(f"deepeft {args.command}: error: {exc}", file=sys.stderr)
         return 2
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, OverflowError) as exc:
         print(f"deepeft {args.command}: error: {exc}", file=sys.stderr)
         return 2
 
