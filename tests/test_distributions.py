@@ -244,9 +244,15 @@ class TestExactMoments:
         assert kurt == pytest.approx(k[3] / k[1] ** 2)
 
     def test_depth_1e5(self):
-        law = output_distribution(Network([1] + [10] * 100_000), kind="log_coordinate_squared")
-        assert law.mean() == pytest.approx(-10333.19144, abs=1e-5)  # THEORY.md §2.1 check table
-        assert law.var() == pytest.approx(22137.00905, abs=1e-5)
+        depth = 100_000
+        law = output_distribution(Network([1] + [10] * depth), kind="log_coordinate_squared")
+        # THEORY.md §2.1 check table: −10333.19144, 22137.00905. Exact (mpmath, 40 digits):
+        # κ1 = log G + (L−1)[ψ(5) + log(1/5)] + ψ(½) + log 2, κ2 = (L−1) ψ'(5) + ψ'(½). A constant
+        # c0 accumulated layer by layer in floats is off by ~4e-7 here (relative 3.5e-11).
+        assert law.law.c0 == math.fsum([math.log(2.0)] + [math.log(0.2)] * (depth - 1))
+        assert law.mean() == pytest.approx(-10333.191442831449366, rel=1e-13)
+        assert law.var() == pytest.approx(22137.0090529563401, rel=1e-13)
+        assert law.cumulants(1)[0] == pytest.approx(-10333.191442831449366, rel=1e-13)
         m, s = law.mean(), law.std()
         v = np.linspace(m - 12 * s, m + 9 * s, 4001)
         p = law.pdf(v)
@@ -340,6 +346,44 @@ def test_pdf_at_zero_rules():
     assert relu.logpdf(0.0) == np.inf
     assert output_distribution(Network([1, 1, 3]), kind="norm_squared").pdf(0.0) == np.inf
     assert output_distribution(Network([1, 4, 3]), kind="norm_squared").pdf(0.0) == 0.0
+    assert output_distribution(Network([1, 4, 3]), kind="norm_squared").logpdf(0.0) == -np.inf
+    # exactly one Exp(1) factor (output width 2): p(0) = e^{−c0} Π_l 1/(a_l − 1), a_l = n_l/2
+    d = output_distribution(Network([1, 3, 5, 2], cw=[1.3, 0.8, 1.1]), kind="norm_squared")
+    g1 = 1.3
+    exact = 1 / (g1 * 0.8 * 1.1 * (2 / 3) * (2 / 5) * 2) / ((3 / 2 - 1) * (5 / 2 - 1))
+    assert d.pdf(0.0) == pytest.approx(exact, rel=1e-13)
+    assert d.pdf(1e-24) == pytest.approx(exact, rel=1e-10)  # p(x) − p(0) = O(x^{1/2}) (pole at s = −3/2)
+
+
+@pytest.mark.parametrize(("depth", "cw", "pdf0"), [(9000, 1.0, np.inf), (9000, 10.0, 0.0), (300, 1.0, None)])
+def test_pdf_at_zero_deep_nets_in_log_space(depth, cw, pdf0):
+    # log p(0) = −½ log(2π) − ½ c0 + (L−1) [log Γ(n/2 − ½) − log Γ(n/2)], c0 = log C_W + (L−1) log(2 C_W/n):
+    # far beyond the float range at L = 9000 (pdf(0) is then inf or 0 as a float, without
+    # an OverflowError, a NaN or a warning; warnings are errors in this test suite)
+    n = 10
+    d = output_distribution(Network([1] + [n] * depth, cw=cw))
+    with mp.workdps(30):
+        ref = float(-mp.log(2 * mp.pi) / 2 - mp.log(cw) / 2 - (depth - 1) * mp.log(2 * mp.mpf(cw) / n) / 2
+                    + (depth - 1) * (mp.loggamma(mp.mpf(n - 1) / 2) - mp.loggamma(mp.mpf(n) / 2)))
+    assert d.logpdf(0.0) == pytest.approx(ref, rel=1e-13)
+    np.testing.assert_allclose(d.logpdf([0.0, -0.0]), [ref, ref], rtol=1e-13)
+    if pdf0 is None:
+        assert d.pdf(0.0) == pytest.approx(math.exp(ref), rel=1e-12)
+    else:
+        assert d.pdf(0.0) == pdf0
+    assert not np.any(np.isnan(d.pdf([0.0, 1e-300])))
+
+
+def test_norm_squared_pdf_at_zero_deep_net_in_log_space():
+    # output width 2 (one Exp(1) factor): log p(0) = −c0 − (L−1) log(n/2 − 1), c0 = (L−1) log(2/n) + log 2
+    depth, n = 4001, 10
+    d = output_distribution(Network([1] + [n] * (depth - 1) + [2]), kind="norm_squared")
+    ref = (depth - 1) * (math.log(n / 2) - math.log(n / 2 - 1)) - math.log(2)
+    assert d.logpdf(0.0) == pytest.approx(ref, rel=1e-13)
+    assert d.pdf(0.0) == np.inf
+    # output width 3: the density vanishes at 0 at any depth
+    d3 = output_distribution(Network([1] + [n] * (depth - 1) + [3]), kind="norm_squared")
+    assert (d3.pdf(0.0), d3.logpdf(0.0)) == (0.0, -np.inf)
 
 
 # ----------------------------------------------------------------------------- ReLU mixture
@@ -484,6 +528,16 @@ def _equiprobable_edges(d, bins):
     return np.concatenate([[-np.inf], edges, [np.inf]])
 
 
+def _atom_matched_linear_cdf(d, widths, x):
+    """Negative control for a ReLU law ``d``: a point mass at 0 of the same probability plus
+    the linear-network law (same widths) with the variance of the continuous part of ``d``."""
+    atom = d.atom
+    g0 = float(x @ x) / len(x)
+    cw = [d.var() / (1 - atom) / g0] + [1.0] * (len(widths) - 2)
+    lin = output_distribution(Network(list(widths), cw=cw), x)
+    return lambda e: atom * (np.asarray(e) >= 0) + (1 - atom) * lin.cdf(e)
+
+
 def test_monte_carlo_linear_deep_narrow_with_negative_control():
     net = Network([1, 3, 3, 3, 3, 3, 3], cw=[1.0, 1.2, 0.9, 1.0, 1.1, 1.0])
     d = output_distribution(net)
@@ -513,6 +567,9 @@ def test_monte_carlo_relu_atom_and_histogram():
     probs = np.diff(d.cdf(edges))
     z = bin_zscores(sample, edges, probs)
     assert np.max(np.abs(z)) <= Z_CRIT
+    # negative control: the same atom and variance, but the linear-network law for the continuous part
+    control = _atom_matched_linear_cdf(d, net.widths, x)
+    assert np.max(np.abs(bin_zscores(sample, edges, np.diff(control(edges))))) > 3 * Z_CRIT
 
 
 def test_monte_carlo_orthogonal():
@@ -524,14 +581,22 @@ def test_monte_carlo_orthogonal():
     z = bin_zscores(sample, edges, np.diff(d.cdf(edges)))
     assert np.max(np.abs(z)) <= Z_CRIT
     assert np.max(np.abs(sample)) <= d.support()[1] * (1 + 1e-12)
+    # negative control: the Gaussian-weight law of the same network (same variance) is rejected
+    gaussian_weights = output_distribution(Network(net.widths, cw=net.cw), x)
+    assert gaussian_weights.var() == pytest.approx(d.var(), rel=1e-13)
+    assert np.max(np.abs(bin_zscores(sample, edges, np.diff(gaussian_weights.cdf(edges))))) > 3 * Z_CRIT
 
 
 def test_exact_sampler_matches_law():
-    d = output_distribution(Network([1, 2, 5, 3, 4], "relu", cw=2.0))
+    net = Network([1, 2, 5, 3, 4], "relu", cw=2.0)
+    d = output_distribution(net)
     sample = d.rvs(size=50_000, random_state=np.random.default_rng(SEED + 3))
     edges = np.array([-np.inf, -2.0, -0.5, -0.1, -1e-300, 1e-300, 0.1, 0.5, 2.0, np.inf])
     z = bin_zscores(sample, edges, np.diff(d.cdf(edges)))
     assert np.max(np.abs(z)) <= Z_CRIT
+    # negative control: the same atom and variance, but the linear-network law for the continuous part
+    control = _atom_matched_linear_cdf(d, net.widths, np.ones(1))
+    assert np.max(np.abs(bin_zscores(sample, edges, np.diff(control(edges))))) > 3 * Z_CRIT
     for kind in ("norm_squared", "log_norm_squared"):
         law = output_distribution(Network([1, 2, 5, 3, 4], cw=1.3), kind=kind)
         s = law.rvs(size=20_000, random_state=np.random.default_rng(SEED + 4))

@@ -18,6 +18,7 @@ import numpy as np
 from scipy import special, stats
 
 from ._mellin import LogGammaSum
+from ._special import lgamma_diff_real
 
 __all__ = [
     "CoordinateLaw",
@@ -295,21 +296,25 @@ class CoordinateLaw(_MellinMixin, ExactLaw):
 
     ``pdf(0)`` is finite when every hidden layer has width >= 2 (linear nets) and
     ``inf`` otherwise (log-divergent: a hidden width 1, or any ReLU net with L >= 2).
+    It is computed in log space (``logpdf(0)`` is exact at any depth; ``pdf(0)`` may
+    overflow to ``inf`` or underflow to 0 as a float in very deep nets).
     """
 
     def __init__(self, spec: LawSpec) -> None:
         super().__init__(spec)
 
-    def _pdf_at_zero(self) -> float:
+    def _logpdf_at_zero(self) -> float:
+        """log p(0) = log E[(2π Ĝ)^{-1/2}], in log space (it under/overflows at depth)."""
         s = self._spec
-        total = -0.5 * s.hidden_c0
+        terms = [-0.5 * s.hidden_c0, -0.5 * math.log(2.0 * math.pi)]
         for a, mult in s.hidden_gamma:
             if a <= 0.5:
                 return math.inf
-            total += mult * (special.gammaln(a - 0.5) - special.gammaln(a))
+            log_e = float(lgamma_diff_real(np.array([a]), np.array([-0.5]))[0])  # log E[Y^{-1/2}], Y ~ Gamma(a)
+            terms.append(mult * log_e)
         if s.hidden_relu:
             return math.inf
-        return math.exp(total) / math.sqrt(2.0 * math.pi)
+        return math.fsum(terms)
 
     def _logpdf(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x, dtype=float)
@@ -320,11 +325,12 @@ class CoordinateLaw(_MellinMixin, ExactLaw):
             ax = np.abs(x[nz])
             out[nz] = self.law.logpdf(2.0 * np.log(ax)) - np.log(ax)
         if np.any(zero):
-            out[zero] = math.log(self._pdf_at_zero())
+            out[zero] = self._logpdf_at_zero()
         return out
 
     def _pdf(self, x: np.ndarray) -> np.ndarray:
-        return np.exp(self._logpdf(x))
+        with np.errstate(over="ignore", under="ignore"):  # pdf(0) of a deep net: 0 or inf as a float
+            return np.exp(self._logpdf(x))
 
     def _log_cdf_pair(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(log cdf, log sf) at x."""
@@ -420,21 +426,22 @@ class NormSquaredLaw(_MellinMixin, ExactLaw):
     def __init__(self, spec: LawSpec) -> None:
         super().__init__(spec, a=0.0)
 
-    def _pdf_at_zero(self) -> float:
+    def _logpdf_at_zero(self) -> float:
+        """log p(0), in log space (it under/overflows at depth)."""
         law = self.law
         if law.a_min < 1.0:
             return math.inf
         if law.a_min > 1.0:
-            return 0.0
+            return -math.inf
         if law.pole_order > 1:
             return math.inf
-        # one Exp(1) factor, all others Gamma(a > 1): p(0) = e^{−c0} Π E[Y^{-1}]
-        total = -law.c0
+        # one Exp(1) factor, all others Gamma(a > 1): p(0) = e^{−c0} Π E[Y^{-1}], E[Y^{-1}] = 1/(a − 1)
+        terms = [-law.c0]
         for a, mult in zip(law.gamma_a, law.gamma_m, strict=True):
             if a == 1.0:
                 continue
-            total += mult * (special.gammaln(a - 1.0) - special.gammaln(a))
-        return math.exp(total)
+            terms.append(-mult * math.log(a - 1.0))
+        return math.fsum(terms)
 
     def _logpdf(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x, dtype=float)
@@ -444,12 +451,12 @@ class NormSquaredLaw(_MellinMixin, ExactLaw):
             lx = np.log(x[pos])
             out[pos] = self.law.logpdf(lx) - lx
         if np.any(~pos):
-            with np.errstate(divide="ignore"):
-                out[~pos] = np.log(self._pdf_at_zero())
+            out[~pos] = self._logpdf_at_zero()
         return out
 
     def _pdf(self, x: np.ndarray) -> np.ndarray:
-        return np.exp(self._logpdf(x))
+        with np.errstate(over="ignore", under="ignore"):  # pdf(0) of a deep net: 0 or inf as a float
+            return np.exp(self._logpdf(x))
 
     def _log_cdf_pair(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         x = np.asarray(x, dtype=float)
