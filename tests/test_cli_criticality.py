@@ -71,3 +71,15 @@ def test_activation_without_critical_point(capsys):
 def test_errors(capsys, argv, message):
     assert main(["criticality", *argv]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_phase_map_shows_the_escape_direction(capsys):
+    """C_b = 0, C_W = 0.1 (relu): K^(2) = 0.05 leaves the band downwards although the last
+    in-band kernel (K^(1) = 1) is not below K0."""
+    assert main(["criticality", "--activation", "relu", "--grid", "3", "--cw", "0.1,3.9", "--depth", "30"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    row = next(line for line in lines if line.startswith("C_b= 0.000 |"))
+    assert row.split("| ")[1] == "v*^"
+    out = run_json(capsys, ["criticality", "--activation", "relu", "--grid", "3", "--cw", "0.1,3.9",
+                            "--depth", "30", "--json"])
+    assert out["phase_diagram"]["escape_direction"][0] == [-1, 0, 1]

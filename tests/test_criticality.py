@@ -7,6 +7,7 @@ import re
 
 import numpy as np
 import pytest
+from scipy import integrate
 
 from deepeft import (
     ConvergenceError,
@@ -40,12 +41,22 @@ def test_critical_points(activation, cw, cls):
     assert cp.cb == 0.0
     assert cp.cw == pytest.approx(cw, rel=1e-9)
     assert cp.universality_class == cls
-    assert cp.chi_parallel == 1.0
-    assert cp.chi_perp == 1.0
     if cls == "scale-invariant":
         assert cp.fixed_point is None
+        for K in (0.3, 1.0, 17.0):  # every K is critical: χ computed, not the stored literals
+            chi_par, chi_perp = susceptibilities(activation, cp.cb, cp.cw, K)
+            assert chi_par == pytest.approx(1.0, abs=1e-12)
+            assert chi_perp == pytest.approx(1.0, abs=1e-12)
     else:
         assert cp.fixed_point == 0.0
+        assert fixed_point(activation, cp.cb, cp.cw, 1e-3) < 1e-3  # K -> 0 under the map
+        K = 1e-6  # χ -> 1 as K -> 0, with the first-order slopes 2 a1 and a1
+        chi_par, chi_perp = susceptibilities(activation, cp.cb, cp.cw, K)
+        assert chi_par == pytest.approx(1.0, abs=1e-5)
+        assert chi_perp == pytest.approx(1.0, abs=1e-5)
+        assert chi_par == pytest.approx(1 + 2 * cp.a1 * K, abs=1e-10)
+        assert chi_perp == pytest.approx(1 + cp.a1 * K, abs=1e-10)
+    assert (cp.chi_parallel, cp.chi_perp) == (1.0, 1.0)  # the stored limits agree with the above
 
 
 def test_class_constants():
@@ -67,6 +78,20 @@ def test_general_class_fixed_points(name):
     chi_par, chi_perp = susceptibilities(name, cp.cb, cp.cw, cp.fixed_point)
     assert chi_par == pytest.approx(1.0, abs=1e-9)
     assert chi_perp == pytest.approx(1.0, abs=1e-9)
+    assert (cp.chi_parallel, cp.chi_perp) == pytest.approx((chi_par, chi_perp), abs=1e-12)
+    # independent check by adaptive quadrature: χ∥ = C_W <z σ σ'>/K*, χ⊥ = C_W <σ'²> at K*
+    act, k = A.get(name), cp.fixed_point
+
+    def expect(f):
+        def h(z):
+            return float(f(np.array([z]))[0]) * math.exp(-z * z / (2 * k)) / math.sqrt(2 * math.pi * k)
+
+        return sum(integrate.quad(h, lo, hi, epsabs=0, epsrel=1e-12, limit=200)[0]
+                   for lo, hi in ((-60, -5), (-5, 0), (0, 5), (5, 60)))
+
+    assert cp.cw * expect(lambda z: z * act.fn(z) * act.prime(z)) / k == pytest.approx(1.0, abs=1e-9)
+    assert cp.cw * expect(lambda z: act.prime(z) ** 2) == pytest.approx(1.0, abs=1e-9)
+    assert cp.cb + cp.cw * expect(lambda z: act.fn(z) ** 2) == pytest.approx(k, rel=1e-10)
     # K* is a fixed point of K -> C_b + C_W <σ²>_K
     s2 = float(A.get(name).power_mean(cp.fixed_point, 2))
     assert cp.cb + cp.cw * s2 == pytest.approx(cp.fixed_point, rel=1e-10)
@@ -111,6 +136,11 @@ def test_susceptibilities_at_the_fixed_point_and_convergence_errors():
         susceptibilities("relu", 0.1, 3.0)
     assert info.value.partial is not None
     assert info.value.partial > 1e6
+    with pytest.raises(ConvergenceError, match="grows without bound") as info:
+        fixed_point("relu", 0.1, 2.0)  # K grows by C_b per layer: slow, but no fixed point
+    assert info.value.partial == pytest.approx(1.0 + 0.1 * 2000, rel=1e-9)
+    with pytest.raises(ConvergenceError, match="grows without bound"):
+        susceptibilities("relu", 0.1, 2.0)
     with pytest.raises(ValueError, match=re.escape("`cw` must be finite > 0")):
         susceptibilities("tanh", 0.0, 0.0, 1.0)
     with pytest.raises(ValueError, match=re.escape("`cb` must be finite >= 0")):
@@ -119,6 +149,17 @@ def test_susceptibilities_at_the_fixed_point_and_convergence_errors():
         susceptibilities("tanh", 0.0, 1.0, -1.0)
     with pytest.raises(ValueError, match=re.escape("`activation` must be one of")):
         susceptibilities("tanhh", 0.0, 1.0, 1.0)
+
+
+def test_fixed_point_at_the_gelu_critical_point():
+    """χ∥ = 1 at K*: the map is tangent there, the approach from K = 1 is slow and ends in the root polish."""
+    cp = criticality("gelu")
+    k = fixed_point("gelu", cp.cb, cp.cw)
+    assert 1.0 < k <= cp.fixed_point * (1 + 1e-9)
+    assert cp.cb + cp.cw * float(A.get("gelu").power_mean(k, 2)) == pytest.approx(k, rel=1e-12)
+    chi_par, chi_perp = susceptibilities("gelu", cp.cb, cp.cw)
+    assert (chi_par, chi_perp) == pytest.approx(susceptibilities("gelu", cp.cb, cp.cw, k), rel=1e-12)
+    assert 0.99 < chi_par <= 1.0 + 1e-9
 
 
 def test_depth_scaling_relu_and_leaky_are_exactly_linear():
@@ -173,6 +214,13 @@ def test_phase_diagram():
     assert relu.escape_depth[0, 0] > 0
     assert relu.escape_depth[0, 2] > 0
     assert relu.kernel[0, 2] > relu.K0  # blew up
+    np.testing.assert_array_equal(relu.escape_direction, [[-1, 0, 1]])
+    np.testing.assert_array_equal(pd.escape_direction[0], [-1, -1, 0])  # tanh at C_W = 1: K ~ 1/(2l)
+    # the last in-band kernel of a cell that fell out downwards can lie above K0 (C_b = 0, C_W = 0.1)
+    low = phase_diagram("relu", cb=[0.0], cw=[0.1], depth=5)
+    assert low.escape_direction[0, 0] == -1
+    assert low.escape_depth[0, 0] == 2
+    assert pd.to_dict()["escape_direction"][0] == [-1, -1, 0]
     d = pd.to_dict()
     assert d["activation"] == "tanh"
     assert len(d["chi_perp"]) == 2

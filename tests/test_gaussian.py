@@ -307,3 +307,49 @@ def test_single_input_agrees_with_the_multi_input_routines(name):
         assert one["s4"][0] == pytest.approx(g.four_point(act, [[k]], [[0, 0, 0, 0]])[0], rel=1e-10)
         for p in (2, 4):
             assert float(act.power_mean(k, p)) == pytest.approx(one[f"s{p}"][0], rel=1e-10)
+
+
+def _quad_single(act, K):
+    """Adaptive scipy.integrate.quad reference for the single-input expectations."""
+    a = math.sqrt(K)
+    fs = {"s2": lambda z: act.fn(z) ** 2, "sp2": lambda z: act.prime(z) ** 2,
+          "zss": lambda z: z * act.fn(z) * act.prime(z), "s4": lambda z: act.fn(z) ** 4}
+    edges = sorted({-12 * a, -40.0, -10.0, -1.0, 0.0, 1.0, 10.0, 40.0, 12 * a})
+    edges = [e for e in edges if -12 * a <= e <= 12 * a]
+    out = {}
+    for key, f in fs.items():
+        def h(z, f=f):
+            return float(f(np.array([z]))[0]) * math.exp(-z * z / (2 * K)) / math.sqrt(2 * math.pi * K)
+
+        with warnings.catch_warnings():  # quad may doubt it reached epsrel = 1e-13; 1e-9 is what is checked
+            warnings.simplefilter("ignore", integrate.IntegrationWarning)
+            out[key] = sum(integrate.quad(h, lo, hi, epsabs=0, epsrel=1e-13, limit=500)[0]
+                           for lo, hi in itertools.pairwise(edges))
+    out["ds2"] = out.pop("zss") / K
+    return out
+
+
+@pytest.mark.parametrize("name", ["gelu", "silu", "softplus", "tanh"])
+def test_single_input_at_large_kernels_matches_adaptive_quadrature(name):
+    act = A.get(name)
+    for K in (1e4, 3e5, 1e6, 2e6, 1e8):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", g.AccuracyWarning)
+            got = g.single_input(act, K)
+        ref = _quad_single(act, K)
+        for key, v in ref.items():
+            assert float(got[key]) == pytest.approx(v, rel=1e-9), (name, K, key)
+
+
+def test_large_kernel_network_and_multi_input_warn_every_call():
+    import deepeft
+
+    net = deepeft.Network([5] + [64] * 100, "gelu", cw=2.5)  # chaotic phase: K grows ~1.25^l
+    k = deepeft.theory(net, np.ones(5)).kernel(100)
+    assert np.all(np.isfinite(k))
+    assert float(np.ravel(k)[0]) > 1e9
+    K = [[1e6, 3e5], [3e5, 2e6]]
+    for _ in range(2):  # warned on every call, not only when the rule is first built
+        with pytest.warns(g.AccuracyWarning):
+            E = g.two_point("gelu", K)
+    assert E[0, 1] == pytest.approx(g.two_point("relu", K)[0, 1], rel=1e-5)  # linear asymptotes

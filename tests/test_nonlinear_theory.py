@@ -343,3 +343,12 @@ def test_bad_arguments():
         relu.susceptibilities(3)
     with pytest.raises(ValueError, match="no theory|must be one of"):
         Network([3, 8], "not-an-activation")
+
+
+def test_exactness_moment_label_is_honest_about_the_disconnected_part():
+    th = NonlinearTheory(Network([2, 8, 8], "tanh"), np.eye(2))
+    label = th.exactness["moment"]
+    assert "connected part to O(1/n)" in label
+    assert "disconnected part at leading order (K)" in label
+    assert "not included" in label
+    assert "disconnected part at leading order" in NonlinearTheory.moment.__doc__

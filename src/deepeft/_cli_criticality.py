@@ -64,7 +64,7 @@ def _ascii_map(pd: Any, rows: int = 9, cols: int = 25) -> list[str]:
         chars = []
         for j in wi:
             if pd.escape_depth[i, j] >= 0:
-                chars.append("v" if pd.kernel[i, j] < pd.K0 else "^")
+                chars.append("v" if pd.escape_direction[i, j] < 0 else "^")
             elif abs(pd.chi_perp[i, j] - 1) <= 0.05:
                 chars.append("*")
             else:

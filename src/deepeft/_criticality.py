@@ -55,6 +55,11 @@ __all__ = [
 #: The values of :attr:`CriticalPoint.universality_class`.
 UNIVERSALITY_CLASSES: tuple[str, ...] = ("scale-invariant", "K*=0", "general")
 
+#: Relative tolerance of the fixed-point root polish (scipy's brentq needs rtol >= 4 eps).
+_BRENT_RTOL = 4 * float(np.finfo(float).eps)
+#: Kernels above this count as escaping to infinity.
+_K_MAX = 1e12
+
 
 class ConvergenceError(ValueError):
     """A fixed-point or root search did not converge.
@@ -173,7 +178,11 @@ def fixed_point(activation: object, cb: float, cw: float, K0: float = 1.0, *, ma
     """The attracting fixed point of ``K ↦ C_b + C_W ⟨σ²⟩_K`` reached from ``K0``.
 
     Iterates the map, then polishes by root finding (slow, power-law
-    approaches such as K* = 0 are detected from the sign of the map).
+    approaches such as K* = 0 are detected from the sign of the map). The
+    polish brackets a sign change of the map minus the identity, so a fixed
+    point where the map only touches the diagonal (χ∥ = 1, e.g. GELU's
+    critical K*, approached from above) is not found: the next simple root
+    below it is returned instead.
 
     Raises
     ------
@@ -191,7 +200,7 @@ def fixed_point(activation: object, cb: float, cw: float, K0: float = 1.0, *, ma
     k = K0
     for _ in range(max_iter):
         new = step(k)
-        if not math.isfinite(new) or new > 1e12:
+        if not math.isfinite(new) or new > _K_MAX:
             msg = (
                 f"the kernel of {act.name!r} at (C_b, C_W) = ({cb:g}, {cw:g}) grows without bound "
                 f"from K = {K0:g} (no attracting fixed point)."
@@ -205,6 +214,20 @@ def fixed_point(activation: object, cb: float, cw: float, K0: float = 1.0, *, ma
     def f(t: float) -> float:
         return step(t) - t
 
+    def unbounded() -> ConvergenceError:
+        msg = (
+            f"the kernel of {act.name!r} at (C_b, C_W) = ({cb:g}, {cw:g}) grows without bound "
+            f"from K = {K0:g} (no attracting fixed point below {_K_MAX:g}; K = {k:g} after {max_iter} layers)."
+        )
+        return ConvergenceError(msg, partial=k)
+
+    def root(a: float, b: float) -> float:
+        try:
+            return float(optimize.brentq(f, a, b, xtol=1e-300, rtol=_BRENT_RTOL))
+        except (RuntimeError, ValueError) as exc:  # pragma: no cover - brentq on a valid bracket
+            msg = f"root search for the fixed point of {act.name!r} failed in [{a:g}, {b:g}]: {exc}"
+            raise ConvergenceError(msg, partial=k) from exc
+
     fk = f(k)
     if fk == 0:
         return k
@@ -213,15 +236,17 @@ def fixed_point(activation: object, cb: float, cw: float, K0: float = 1.0, *, ma
         while lo > 1e-300:
             lo /= 4
             if f(lo) >= 0:
-                return float(optimize.brentq(f, lo, k, xtol=1e-300, rtol=4e-16))
+                return root(lo, k)
         return 0.0
     hi = k
-    for _ in range(200):
-        hi *= 2
-        if f(hi) <= 0:
-            return float(optimize.brentq(f, k, hi, xtol=1e-300, rtol=4e-16))
-    msg = f"no fixed point found for {act.name!r} at (C_b, C_W) = ({cb:g}, {cw:g}); the kernel keeps growing."
-    raise ConvergenceError(msg, partial=k)
+    while hi < _K_MAX:
+        hi = min(2 * hi, _K_MAX) if hi > 0 else 1.0
+        fh = f(hi)
+        if not math.isfinite(fh):
+            break
+        if fh <= 0:
+            return root(k, hi)
+    raise unbounded()
 
 
 # ---------------------------------------------------------------- critical point
@@ -419,6 +444,11 @@ class PhaseDiagram:
     escape_depth : ndarray of int, shape (B, W)
         First layer at which ``K`` left ``[K0/band, K0·band]``; ``-1`` if it
         stayed inside for all ``depth`` layers.
+    escape_direction : ndarray of int, shape (B, W)
+        ``-1`` where ``K`` left the band downwards (below ``K0/band``), ``+1``
+        upwards (above ``K0·band``, or non-finite), ``0`` where it stayed inside.
+        (``kernel`` holds the last value still inside the band, so its
+        comparison with ``K0`` does not tell the direction.)
     converged : ndarray of bool, shape (B, W)
         ``|K^(depth) − K^(depth−1)| <= 1e-8 K^(depth)``.
     depth, K0, band : int, float, float
@@ -438,6 +468,7 @@ class PhaseDiagram:
     K0: float
     band: float
     critical: CriticalPoint | None = None
+    escape_direction: np.ndarray | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-friendly dict (arrays as nested lists)."""
@@ -445,14 +476,17 @@ class PhaseDiagram:
             "activation": self.activation, "cb": self.cb.tolist(), "cw": self.cw.tolist(),
             "chi_parallel": self.chi_parallel.tolist(), "chi_perp": self.chi_perp.tolist(),
             "kernel": self.kernel.tolist(), "escape_depth": self.escape_depth.tolist(),
+            "escape_direction": None if self.escape_direction is None else self.escape_direction.tolist(),
             "converged": self.converged.tolist(), "depth": self.depth, "K0": self.K0, "band": self.band,
             "critical": None if self.critical is None else self.critical.to_dict(),
         }
 
     def plot(self, ax: Any = None) -> Any:
         """χ⊥ at the fixed point (colour; ordered < 1 < chaotic), the χ∥ = 1 and χ⊥ = 1
-        contours, and in grey the cells whose kernel left the band. Returns the Axes."""
+        contours, and in grey the cells whose kernel left the band (light grey:
+        downwards, dark grey: upwards). Returns the Axes."""
         import matplotlib.pyplot as plt
+        from matplotlib.colors import ListedColormap
 
         if ax is None:
             _, ax = plt.subplots(figsize=(6, 4.5))
@@ -461,8 +495,12 @@ class PhaseDiagram:
         cmap = plt.get_cmap("RdBu_r").with_extremes(bad="0.8")
         mesh = ax.pcolormesh(self.cw, self.cb, np.ma.masked_invalid(data), shading="auto", cmap=cmap,
                              vmin=-3, vmax=3)
+        if self.escape_direction is not None and np.any(escaped):
+            way = np.ma.masked_where(~escaped, self.escape_direction)
+            ax.pcolormesh(self.cw, self.cb, way, shading="auto", cmap=ListedColormap(["0.85", "0.55"]),
+                          vmin=-1, vmax=1)
         cbar = ax.figure.colorbar(mesh, ax=ax)
-        cbar.set_label("log2 χ⊥ (grey: K leaves the band)")
+        cbar.set_label("log2 χ⊥ (grey: K leaves the band, light down, dark up)")
         if len(self.cb) > 1 and len(self.cw) > 1:
             for arr, style, label in ((self.chi_parallel, "-", "χ∥ = 1"), (self.chi_perp, "--", "χ⊥ = 1")):
                 vals = np.where(escaped, np.nan, arr)
@@ -542,6 +580,7 @@ def phase_diagram(
     prev = K.copy()
     lo, hi = K0 / band, K0 * band
     escape = np.full(CB.shape, -1, dtype=int)
+    direction = np.zeros(CB.shape, dtype=int)
     alive = np.ones(CB.shape, dtype=bool)
     for layer in range(2, depth + 1):
         idx = np.nonzero(alive)
@@ -552,13 +591,15 @@ def phase_diagram(
         out = (new < lo) | (new > hi) | ~np.isfinite(new)
         esc = (idx[0][out], idx[1][out])
         escape[esc] = layer
+        direction[esc] = np.where(new[out] < lo, -1, 1)
         alive[esc] = False
         keep = (idx[0][~out], idx[1][~out])
         K[keep] = new[~out]
     r = _single(act, K)
     converged = alive & (np.abs(K - prev) <= 1e-8 * np.maximum(K, 1e-300))
     return PhaseDiagram(
-        act.name, cbs, cws, CW * r["ds2"], CW * r["sp2"], K, escape, converged, int(depth), K0, band, crit
+        act.name, cbs, cws, CW * r["ds2"], CW * r["sp2"], K, escape, converged, int(depth), K0, band, crit,
+        escape_direction=direction,
     )
 
 

@@ -191,7 +191,8 @@ def _ones(z: np.ndarray) -> np.ndarray:
 
 
 def _tanh_prime(z: np.ndarray) -> np.ndarray:
-    return 1.0 / np.cosh(z) ** 2
+    e = np.exp(-2.0 * np.abs(z))  # sech² z = 4e^{-2|z|} / (1 + e^{-2|z|})², no overflow at large |z|
+    return 4.0 * e / (1.0 + e) ** 2
 
 
 def _erf_prime(z: np.ndarray) -> np.ndarray:

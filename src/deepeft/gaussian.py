@@ -41,7 +41,11 @@ odd σ fold the grid in half. Measured on tanh, |K| ~ 1: 1-d/2-d integrals to
 (10⁴–10⁶ points, 1–50 ms each), which is why the calibration tolerance for
 3 or 4 distinct inputs is looser (1e-6, measured errors 1e-10–3e-9 relative
 to K²). Tolerances below are per-axis calibration targets, conservative by
-a factor 10–100 in the measurements.
+a factor 10–100 in the measurements. At large scales (``sqrt(K) > 256``),
+where uniform rules would need ~sqrt(K) points to resolve the O(1) region
+in which σ bends, single-input expectations use a composite Gauss–Legendre
+rule split at 0 and graded geometrically towards it (exact to ~1e-15 for σ
+with linear asymptotes); multi-input expectations at such scales warn.
 
 References: Cho & Saul (2009) arc-cosine kernels; Williams (1997) erf
 kernel; Plackett (1954) orthant probabilities; THEORY.md §3.5.
@@ -117,12 +121,51 @@ def _rule_size(rule: tuple[np.ndarray, np.ndarray]) -> int:
     return int(rule[0].size)
 
 
+_GRADED_T = 10.0  # graded rules cover |u| <= 10 (Gaussian tail e^{-50})
+
+
+@cache
+def _graded(k: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Composite Gauss–Legendre rule for E f(u), u ~ N(0, 1), graded towards u = 0.
+
+    Meant for f(u) = F(a u) with a = 2^{k/4} large and F bending on an O(1)
+    region of z = a u (σ with linear asymptotes): panels split at u = 0, grow
+    geometrically from ``z = 1/64`` to ``u = 1`` (``log2(64 a)`` panels) and are
+    0.5 wide up to ``u = 10``; ``n`` nodes per panel. The rule is symmetric.
+    """
+    a = 2.0 ** (k / 4.0)
+    x, w = leggauss(n)
+    edges = [0.0]
+    u = 2.0**-6 / a
+    while u < 1.0:
+        edges.append(u)
+        u *= 2.0
+    edges += [1.0 + 0.5 * i for i in range(int(2 * (_GRADED_T - 1.0)) + 1)]
+    us, ws = [], []
+    for lo, hi in itertools.pairwise(edges):
+        us.append(lo + (hi - lo) * (x + 1) / 2)
+        ws.append(w * (hi - lo) / 2)
+    up, wp = np.concatenate(us), np.concatenate(ws)
+    wp = wp * np.exp(-0.5 * up * up) / _SQRT2PI
+    return np.concatenate([-up[::-1], up]), np.concatenate([wp[::-1], wp])
+
+
+#: Largest scale bin (k = ceil(4 log2 sqrt(K))) for which single-input expectations use the
+#: calibrated Gauss–Hermite / trapezoid rules; beyond it they use the graded rule.
+_SINGLE_GRADED_FROM = 32
+
+
 class _Calibration:
     """Cheapest 1-d rule per (scale, tolerance) for one activation.
 
     Along a principal axis of scale ``a`` the integrand looks like products of
     σ(a u + c). The rule is chosen by integrating a few such test functions
-    and comparing with a converged trapezoid reference.
+    and comparing with a converged trapezoid reference. Large scales, where the
+    uniform rules would need too many points to resolve the O(1) region in
+    z = a u where σ bends, use the graded rule :func:`_graded` instead.
+
+    Rules are cached; the caller warns (:class:`AccuracyWarning`) on every use
+    of a rule that did not meet its tolerance.
     """
 
     def __init__(self, act: Activation) -> None:
@@ -132,40 +175,71 @@ class _Calibration:
             fz = np.asarray(act.fn(z), dtype=float)
             fm = np.asarray(act.fn(-z), dtype=float)
         self.odd = bool(np.all(np.abs(fz + fm) <= 1e-15 * np.maximum(np.abs(fz), 1.0)))
-        self.rules: dict[tuple[int, float], tuple[tuple[np.ndarray, np.ndarray], float, bool]] = {}
+        self.rules: dict[tuple[object, ...], tuple[tuple[np.ndarray, np.ndarray], float, bool]] = {}
 
-    def _tests(self, a: float) -> Callable[[np.ndarray], np.ndarray]:
+    def _tests(self, a: float, *, shifted: bool = True) -> Callable[[np.ndarray], np.ndarray]:
         f, fp = self.act.fn, self.act.prime
 
         def g(u: np.ndarray) -> np.ndarray:
             z = a * u
             s0 = np.asarray(f(z), dtype=float)
-            s1 = np.asarray(f(z + 0.5 * a + 0.3), dtype=float)
-            s2 = np.asarray(f(z - 0.4 * a), dtype=float)
-            s3 = np.asarray(f(z + 1.0), dtype=float)
-            d0 = fp(z + 0.25 * a)
-            out = np.stack([s0 * s0, (s1 * s2) ** 2, d0 * d0, z * fp(z) * s0, s3**4])
+            d = fp(z)
+            if shifted:
+                s1 = np.asarray(f(z + 0.5 * a + 0.3), dtype=float)
+                s2 = np.asarray(f(z - 0.4 * a), dtype=float)
+                s3 = np.asarray(f(z + 1.0), dtype=float)
+                d0 = fp(z + 0.25 * a)
+                out = np.stack([s0 * s0, (s1 * s2) ** 2, d0 * d0, z * d * s0, s3**4])
+            else:  # the single-input expectations
+                out = np.stack([s0 * s0, d * d, z * d * s0, s0**4, s0])
             if not np.all(np.isfinite(out)):
                 msg = (
                     f"activation {self.act.name!r} returned a non-finite value (or its derivative did) "
-                    f"for |z| <= {9 * a + 1.5:g}; Gaussian expectations need σ and σ' finite."
+                    f"for |z| <= {max(9.0, _GRADED_T) * a + 1.5:g}; Gaussian expectations need σ and σ' finite."
                 )
                 raise ValueError(msg)
             return out
 
         return g
 
+    @staticmethod
+    def _bin(a: float) -> int:
+        return max(-56, math.ceil(4.0 * math.log2(a))) if a > 0 else -56
+
+    def _graded_choice(self, k: int, tol: float, *, shifted: bool,
+                       ref: np.ndarray | None = None) -> tuple[tuple[np.ndarray, np.ndarray], float, bool]:
+        """The graded rule at bin k, its error estimated against ``ref`` or a finer graded rule."""
+        g = self._tests(2.0 ** (k / 4.0), shifted=shifted)
+        fine = _graded(k, 32)
+        gx = g(fine[0])
+        norm = np.maximum(np.abs(gx) @ fine[1], 1e-300)
+        coarse = _graded(k, 16)
+        if ref is None:
+            e = float(np.max(np.abs(g(coarse[0]) @ coarse[1] - gx @ fine[1]) / norm))
+            return fine, e, e <= tol  # the error of the coarse rule bounds that of the fine one
+        e = float(np.max(np.abs(gx @ fine[1] - ref) / norm))
+        return fine, e, e <= tol
+
+    def single_rule(self, a: float, tol: float) -> tuple[tuple[np.ndarray, np.ndarray], float, bool]:
+        """(rule, estimated error, met tolerance) for the single-input expectations at scale ``a``."""
+        k = self._bin(a)
+        if k <= _SINGLE_GRADED_FROM:
+            return self.rule(a, tol)
+        key = ("single", k, tol)
+        hit = self.rules.get(key)
+        if hit is None:
+            hit = self.rules[key] = self._graded_choice(k, tol, shifted=False)
+        return hit
+
     def rule(self, a: float, tol: float) -> tuple[tuple[np.ndarray, np.ndarray], float, bool]:
         """(rule, estimated error, met tolerance) for axis scale ``a``."""
-        k = max(-56, math.ceil(4.0 * math.log2(a))) if a > 0 else -56
+        k = self._bin(a)
         key = (k, tol)
         hit = self.rules.get(key)
         if hit is not None:
             return hit
-        if k > 48:  # beyond the table: scale the trapezoid step like 1/a
-            (x, _w), err, ok = self.rule(2.0**12, tol)
-            h = float(x[1] - x[0]) * 2.0**12 / a
-            out = (_trapezoid(h), err, ok)
+        if k > 48:  # beyond the table: uniform rules would need ~a points; use the graded rule
+            out = self._graded_choice(k, tol, shifted=True)
             self.rules[key] = out
             return out
         a_bin = 2.0 ** (k / 4.0)
@@ -218,22 +292,26 @@ class _Calibration:
                 best = (rule, e)
                 break
         if best is None or not ref_ok:
-            rule, e = best if best is not None else fallback  # type: ignore[misc]
-            if not ref_ok and _rule_size(rule) > _FALLBACK_POINTS:
-                rule = _trapezoid(2 * _T_TRAP / _FALLBACK_POINTS)
-                e = err_of(rule)
-            out = (rule, e, False)
-            warnings.warn(
-                f"Gaussian quadrature for activation {self.act.name!r} at scale sqrt(K) ~ {a_bin:.3g} "
-                f"does not reach the tolerance {tol:g} (estimated error {e:.1g}; σ or σ' is probably "
-                "not smooth); results may be less accurate.",
-                AccuracyWarning,
-                stacklevel=4,
-            )
+            if not ref_ok or fallback is None:
+                # no converged uniform reference (large scale): the graded rule resolves z = O(1)
+                out = self._graded_choice(k, tol, shifted=True, ref=ref if ref_ok else None)
+            else:  # σ not smooth enough for the tolerance
+                rule, e = best if best is not None else fallback
+                out = (rule, e, False)
         else:
             out = (best[0], best[1], True)
         self.rules[key] = out
         return out
+
+
+def _warn_inaccurate(act: Activation, a: float, tol: float, err: float, stacklevel: int) -> None:
+    warnings.warn(
+        f"Gaussian quadrature for activation {act.name!r} at scale sqrt(K) ~ {a:.3g} "
+        f"does not reach the tolerance {tol:g} (estimated error {err:.1g}; σ or σ' is probably "
+        "not smooth, or the scale is too large for the multi-input rules); results may be less accurate.",
+        AccuracyWarning,
+        stacklevel=stacklevel + 1,
+    )
 
 
 _CALIBRATIONS: dict[tuple[object, object], _Calibration] = {}
@@ -662,11 +740,16 @@ def _axis_rules(act: Activation, A: np.ndarray, tol: float):
     scales = [float(np.max(np.abs(A[:, k]))) for k in range(A.shape[1])]
     t = tol
     while True:
-        rules = [cal.rule(a, t)[0] for a in scales]
+        found = [cal.rule(a, t) for a in scales]
+        rules = [r[0] for r in found]
         size = int(np.prod([x.size for x, _ in rules]))
         if size <= _MAX_GRID or t >= 1e-3:
             break
         t *= 10.0
+    for a, (_r, err, ok) in zip(scales, found, strict=True):
+        if not ok:
+            _warn_inaccurate(act, a, t, err, stacklevel=5)
+            break
     if t > tol:
         warnings.warn(
             f"a {A.shape[0]}-input Gaussian expectation of {act.name!r} would need more than "
@@ -762,7 +845,9 @@ def _generic_single(act: Activation, K: np.ndarray, tol: float) -> dict[str, np.
     for b in np.unique(bins):
         sel = np.nonzero(bins == b)[0]
         amax = float(np.max(a[sel]))
-        (x, w), _e, _ok = cal.rule(amax if amax > 0 else 2.0**-14, tol)
+        (x, w), err, ok = cal.single_rule(amax if amax > 0 else 2.0**-14, tol)
+        if not ok:
+            _warn_inaccurate(act, amax, tol, err, stacklevel=4)
         z = a[sel, None] * x[None, :]
         s = np.asarray(act.fn(z), dtype=float)
         d = act.prime(z)

@@ -10,7 +10,10 @@ chs. 4, 5 and 8; ``THEORY.md`` §3–§4. For any activation σ and Gaussian
   with the width ratio ``n_l / n_{l-1}``:
   ``V^(l+1) = C_W² [⟨σσσσ⟩ − ⟨σσ⟩⟨σσ⟩] + C_W² (n_l/n_{l-1}) Σ ∂⟨σσ⟩ ∂⟨σσ⟩ V^(l)``
   (derivatives with respect to the symmetric entries of K);
-* 2- and 4-point moments and cumulants of the preactivations to O(1/n);
+* 2- and 4-point moments and cumulants of the preactivations: connected
+  4-point parts to O(1/n) (from the leading V), two-point and disconnected
+  parts at leading order (K; the O(1/n) shift of G, PDLT's NLO metric, is
+  not implemented);
 * the infinite-width NTK mean ``Θ^(l)`` (PDLT §8.1–8.2).
 
 For positively homogeneous σ (linear, ReLU, leaky ReLU) with no biases and
@@ -178,7 +181,8 @@ class NonlinearTheory(Theory):
             "kernel": "exact (G = K at any width)" if self.exact_available and self.n_inputs == 1
             else "infinite width: G^(l) = K^(l) + O(1/n)",
             "vertex": "leading order in 1/n (order='leading')",
-            "moment": "to O(1/n): disconnected part from K, connected part from the leading V",
+            "moment": "connected part to O(1/n) (from the leading V); disconnected part at leading order (K): "
+            "the O(1/n) shift of G (NLO metric) is not included",
             "cumulant": "leading order: (1/n_{l-1}) Σ δδ V",
             "ntk": "infinite width (frozen NTK mean)",
         }
@@ -404,7 +408,13 @@ class NonlinearTheory(Theory):
         return float(count * value)
 
     def moment(self, layer: int, neurons: Sequence[int], inputs: Sequence[int], *, order: str = "leading") -> float:
-        """``E[∏_k z^(l)_{neurons[k]; inputs[k]}]`` to O(1/n).
+        """``E[∏_k z^(l)_{neurons[k]; inputs[k]}]``: connected part to O(1/n), disconnected part at leading order.
+
+        The connected 4-point part ``V/n`` is O(1/n); the disconnected part uses
+        the infinite-width ``K``, not the O(1/n)-corrected ``G`` (PDLT's NLO
+        metric is not implemented), so the result misses O(1/n) terms of the
+        form ``δδ (K K^{1} + K^{1} K)/n``; 2-point moments are ``δ K``,
+        likewise without the O(1/n) shift.
 
         Parameters
         ----------
