@@ -179,3 +179,28 @@ def test_estimate_z():
     assert isinstance(Estimate(1.0, 0.25, 3).z(0.5), float)
     assert est[0].mean == 1.0
     assert est.shape == (3,)
+
+
+def test_update_parts_is_bit_identical_to_update():
+    rows = _rows(77, 9)
+    for start in (0, 5, 32):
+        whole = BatchedMoments(9).update(_rows(40, 9, offset=1), 0).update(rows, start)
+        parts = BatchedMoments(9).update(_rows(40, 9, offset=1), 0)
+        parts.update_parts(((a, rows[:, a:b]) for a, b in ((0, 2), (2, 3), (3, 9))), 77, start)
+        np.testing.assert_array_equal(whole.counts, parts.counts)
+        np.testing.assert_array_equal(whole.means, parts.means)
+        np.testing.assert_array_equal(whole.m2, parts.m2)
+
+
+def test_update_parts_bad_input_leaves_state_alone():
+    acc = BatchedMoments(4).update(_rows(64, 4), 0)
+    before = (acc.counts.copy(), acc.means.copy(), acc.m2.copy())
+    rows = _rows(10, 4, offset=2)
+    with pytest.raises(ValueError, match=re.escape("`parts` must cover columns 0..3 in order")):
+        acc.update_parts([(0, rows[:, :2]), (3, rows[:, 3:])], 10)
+    with pytest.raises(ValueError, match=re.escape("`parts` must cover columns 0..3; they ended after 2 columns")):
+        acc.update_parts([(0, rows[:, :2])], 10)
+    with pytest.raises(ValueError, match=re.escape("with 10 rows each")):
+        acc.update_parts([(0, rows[:5])], 10)
+    for a, b in zip(before, (acc.counts, acc.means, acc.m2), strict=True):
+        np.testing.assert_array_equal(a, b)

@@ -26,7 +26,7 @@ statistical moments", Sandia report SAND2008-6212.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -308,26 +308,63 @@ class BatchedMoments:
         if rows.ndim != 2 or rows.shape[1] != self.dim:
             msg = f"`rows` must have shape (rows, {self.dim}), got {rows.shape}."
             raise ValueError(msg)
-        m, nb = rows.shape[0], self.n_batches
+        return self.update_parts([(0, rows)], rows.shape[0], start)
+
+    def update_parts(
+        self,
+        parts: Iterable[tuple[int, np.ndarray]],
+        n_rows: int,
+        start: int = 0,
+    ) -> BatchedMoments:
+        """Like :meth:`update`, with the rows given as runs of columns.
+
+        ``parts`` yields ``(first column, array of shape (n_rows, k))`` covering
+        columns ``0 … dim−1`` in order, so that only one run of columns needs to
+        be in memory at a time. Every column is reduced on its own, so the
+        result is bit-identical to :meth:`update` with the whole rows.
+        """
+        m, nb = int(n_rows), self.n_batches
         if m == 0:
             return self
-        counts = np.zeros(nb, dtype=np.int64)
-        means = np.zeros((nb, self.dim))
-        m2 = np.zeros((nb, self.dim))
-        if start % nb == 0 and m % nb == 0:
-            stacked = rows.reshape(m // nb, nb, self.dim)
-            counts[:] = m // nb
-            means = stacked.mean(axis=0)
-            dev = stacked - means
-            m2 = (dev * dev).sum(axis=0)
+        fast = start % nb == 0 and m % nb == 0
+        if fast:
+            counts = np.full(nb, m // nb, dtype=np.int64)
+            ids = None
         else:
             ids = (start + np.arange(m)) % nb
-            for b in range(nb):
-                sel = rows[ids == b]
-                if sel.shape[0]:
-                    counts[b] = sel.shape[0]
-                    means[b], m2[b] = _moments_of_rows(sel)
-        self.counts, self.means, self.m2 = _chan_merge(self.counts, self.means, self.m2, counts, means, m2)
+            counts = np.bincount(ids, minlength=nb).astype(np.int64)
+        new_means, new_m2 = self.means.copy(), self.m2.copy()
+        done = 0
+        for first, part in parts:
+            arr = np.asarray(part, dtype=float)
+            if first != done or arr.ndim != 2 or arr.shape[0] != m or done + arr.shape[1] > self.dim:
+                msg = (
+                    f"`parts` must cover columns 0..{self.dim - 1} in order with {m} rows each; "
+                    f"got columns from {first} of shape {arr.shape} after {done} columns."
+                )
+                raise ValueError(msg)
+            k = arr.shape[1]
+            cols = slice(first, first + k)
+            if fast:
+                stacked = arr.reshape(m // nb, nb, k)
+                means = stacked.mean(axis=0)
+                dev = stacked - means
+                m2 = (dev * dev).sum(axis=0)
+            else:
+                means = np.zeros((nb, k))
+                m2 = np.zeros((nb, k))
+                for b in range(nb):
+                    sel = arr[ids == b]
+                    if sel.shape[0]:
+                        means[b], m2[b] = _moments_of_rows(sel)
+            _, new_means[:, cols], new_m2[:, cols] = _chan_merge(
+                self.counts, self.means[:, cols], self.m2[:, cols], counts, means, m2
+            )
+            done += k
+        if done != self.dim:
+            msg = f"`parts` must cover columns 0..{self.dim - 1}; they ended after {done} columns."
+            raise ValueError(msg)
+        self.counts, self.means, self.m2 = self.counts + counts, new_means, new_m2
         return self
 
     def merge(self, other: BatchedMoments) -> BatchedMoments:

@@ -11,7 +11,9 @@ from __future__ import annotations
 from ._core import (
     DEFAULT_METHOD as DEFAULT_METHOD,
     ORDERS as ORDERS,
+    SamplingAccuracyWarning as SamplingAccuracyWarning,
     block_rng as block_rng,
+    draw as draw,
     sample as sample,
 )
 from ._estimates import Estimates as Estimates
@@ -24,7 +26,9 @@ __all__ = [
     "ORDERS",
     "Estimates",
     "Sampler",
+    "SamplingAccuracyWarning",
     "block_rng",
+    "draw",
     "enumerate_patterns",
     "register",
     "sample",

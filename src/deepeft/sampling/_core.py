@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -14,10 +15,19 @@ from .._validate import check_choice, check_layer, check_positive_int, check_see
 from ..estimators import BatchedMoments
 from ..network import Network
 from ._estimates import Estimates
-from ._methods import METHODS, LayerFeatures, resolve_method
+from ._methods import (
+    METHODS,
+    GaussianGivenKernel,
+    LayerDraw,
+    LayerFeatures,
+    Preactivations,
+    UniformOnSphere,
+    _psd_factor,
+    resolve_method,
+)
 from ._patterns import enumerate_patterns
 
-__all__ = ["DEFAULT_METHOD", "ORDERS", "block_rng", "sample"]
+__all__ = ["DEFAULT_METHOD", "ORDERS", "SamplingAccuracyWarning", "block_rng", "draw", "sample"]
 
 #: Orders of correlators that can be estimated.
 ORDERS: tuple[int, ...] = (2, 3, 4, 5, 6)
@@ -25,6 +35,95 @@ ORDERS: tuple[int, ...] = (2, 3, 4, 5, 6)
 DEFAULT_METHOD = "auto"
 #: Progress is reported about this many times per run (chunk_size default).
 _PROGRESS_STEPS = 100
+
+
+class SamplingAccuracyWarning(UserWarning):
+    """Sampled preactivations or kernels left the float64 range (overflow, underflow, NaN).
+
+    Raised by :func:`sample` and :func:`draw` when a recorded layer has non-finite
+    values, a kernel that underflowed to exactly zero for a non-zero input, or
+    magnitudes whose powers up to the sampled order under- or overflow. The
+    estimates of that layer are then unreliable.
+    """
+
+
+def _can_vanish(net: Network) -> bool:
+    """True when σ is zero on a whole half-line (ReLU-like): a layer can die with positive probability."""
+    if net.activation.slopes is not None:
+        return 0.0 in net.activation.slopes
+    probe = net.activation(np.array([-2.0, -1.0, 1.0, 2.0]))
+    return bool((probe[0] == 0 and probe[1] == 0) or (probe[2] == 0 and probe[3] == 0))
+
+
+class _Health:
+    """Counts networks whose recorded layers left the float64 range; warns once per layer."""
+
+    def __init__(self, net: Network, x: np.ndarray, layers: Sequence[int], order: int) -> None:
+        self.net = net
+        self.order = order
+        self.can_vanish = _can_vanish(net)
+        sigma0_nonzero = bool(net.activation(np.zeros(1))[0] != 0)
+        live = np.any(x != 0, axis=1)
+        self.live: dict[int, np.ndarray] = {}
+        for l in range(1, max(layers) + 1):
+            live = live | (net.cb[l - 1] > 0) | (l > 1 and sigma0_nonzero)
+            self.live[l] = live.copy()
+        finfo = np.finfo(float)
+        self.low = float(finfo.tiny) ** (2.0 / order)
+        self.high = float(finfo.max) ** (2.0 / order)
+        self.counts: dict[int, dict[str, int]] = {l: {"nonfinite": 0, "zero": 0, "range": 0} for l in layers}
+
+    @staticmethod
+    def _mean_squares(d: LayerDraw) -> np.ndarray:
+        """Per network and input, the mean square of a neuron's preactivation: (networks, N_D)."""
+        if isinstance(d, Preactivations):
+            return np.mean(d.z * d.z, axis=1)
+        if isinstance(d, GaussianGivenKernel):
+            return np.diagonal(d.g, axis1=1, axis2=2)
+        if isinstance(d, UniformOnSphere):
+            return d.r2[:, None]
+        msg = f"unknown layer draw {type(d).__name__}."  # pragma: no cover - internal
+        raise TypeError(msg)
+
+    def check(self, layer: int, d: LayerDraw) -> None:
+        """Count the networks of one block whose layer ``layer`` left the float64 range."""
+        g = self._mean_squares(d)
+        c = self.counts[layer]
+        finite = np.isfinite(g)
+        self._bad = ~finite.all(axis=1)
+        if not self.can_vanish:
+            c["zero"] += int(np.count_nonzero(np.any((g == 0) & self.live[layer], axis=1)))
+        off = finite & (((g > 0) & (g < self.low)) | (g > self.high))
+        c["range"] += int(np.count_nonzero(off.any(axis=1)))
+
+    def features(self, part: np.ndarray) -> np.ndarray:
+        """Pass a run of features of the block just checked through, noting non-finite ones."""
+        self._bad |= ~np.isfinite(part).all(axis=1)
+        return part
+
+    def done(self, layer: int) -> None:
+        """End of a block's layer: add the networks with non-finite values or features."""
+        self.counts[layer]["nonfinite"] += int(np.count_nonzero(self._bad))
+
+    def warn(self, networks: int, stacklevel: int) -> None:
+        for layer, c in self.counts.items():
+            problems = []
+            if c["nonfinite"]:
+                problems.append(f"non-finite values (overflow or NaN) in {c['nonfinite']:,} networks")
+            if c["zero"]:
+                problems.append(f"a kernel that underflowed to exactly 0 in {c['zero']:,} networks")
+            if c["range"]:
+                problems.append(
+                    f"preactivations so small or large that their powers up to order {self.order} "
+                    f"under- or overflow in {c['range']:,} networks"
+                )
+            if problems:
+                msg = (
+                    f"layer {layer} of {networks:,} sampled networks has {'; '.join(problems)}: its estimates "
+                    "are unreliable (float64 range exceeded). Record fewer layers (`layers=`), use wider "
+                    "layers or a smaller depth, or work with log-space quantities (e.g. log Ĝ)."
+                )
+                warnings.warn(msg, SamplingAccuracyWarning, stacklevel=stacklevel + 1)
 
 
 def block_rng(seed: int | np.random.SeedSequence, block: int) -> np.random.Generator:
@@ -54,6 +153,102 @@ def _check_layers(layers: object, depth: int) -> tuple[int, ...]:
         msg = f"`layers` must name at least one layer in [1, {depth}], got an empty sequence."
         raise ValueError(msg)
     return tuple(out)
+
+
+def _to_preactivations(d: LayerDraw, width: int, rng: np.random.Generator) -> np.ndarray:
+    """Preactivations ``(networks, width, N_D)`` with the law that ``d`` describes, drawn from ``rng``."""
+    if isinstance(d, Preactivations):
+        return np.array(d.z, dtype=float)
+    if isinstance(d, GaussianGivenKernel):
+        g = np.asarray(d.g)
+        noise = rng.standard_normal((g.shape[0], width, g.shape[1]))
+        if g.shape[1] == 1:
+            return noise * np.sqrt(g[:, :, 0])[:, None, :]
+        return np.matmul(noise, _psd_factor(g).transpose(0, 2, 1))
+    if isinstance(d, UniformOnSphere):
+        u = rng.standard_normal((d.r2.shape[0], width))
+        u *= (np.sqrt(d.r2) / np.sqrt(np.einsum("bi,bi->b", u, u)))[:, None]
+        return u[:, :, None]
+    msg = f"unknown layer draw {type(d).__name__}."  # pragma: no cover - internal
+    raise TypeError(msg)
+
+
+def draw(
+    net: Network,
+    x: object = None,
+    networks: int = 1_000,
+    seed: int | np.random.SeedSequence = 0,
+    method: str = DEFAULT_METHOD,
+    layer: int | None = None,
+) -> np.ndarray:
+    """Raw preactivations of one layer for ``networks`` random networks.
+
+    Parameters
+    ----------
+    net : Network
+        The ensemble.
+    x : array_like, shape (N_D, n_0) or (n_0,), optional
+        The inputs; default one input of ones.
+    networks : int, default 1_000
+        Number of independent networks.
+    seed : int >= 0 or numpy.random.SeedSequence, default 0
+        Fixes the result (together with ``networks`` and the method that runs).
+    method : str, default ``"auto"``
+        As in :func:`sample`. Every method gives the exact law of ``z^(l)``:
+        ``"dense"`` returns the preactivations it computes; ``"conditional"``
+        (Gaussian weights) draws the rows of ``z^(l)`` i.i.d. ``N(0, Ĝ^(l))``
+        given its sampled kernel; ``"radial"`` draws the rows ``N(0, Ĝ^(l))``
+        given its kernel (Gaussian weights) or ``z^(l) = r u`` with ``u``
+        uniform on the unit sphere given its radius (Haar weights).
+    layer : int, optional
+        The layer (1..L); default the last.
+
+    Returns
+    -------
+    ndarray, shape (networks, n_layer, N_D)
+        ``z[k, i, α]``: network k, neuron i, input α.
+
+    Notes
+    -----
+    Networks come in the same random blocks as in :func:`sample` (block ``b``
+    from :func:`block_rng` ``(seed, b)``, the method's block size); the extra
+    draws that turn a kernel or a radius into coordinates come from the same
+    block generator after the method's own draws. A
+    :class:`SamplingAccuracyWarning` is issued when the layer leaves the float64
+    range.
+
+    Examples
+    --------
+    >>> import deepeft
+    >>> from deepeft.sampling import draw
+    >>> z = draw(deepeft.Network([1, 8, 8]), networks=100, seed=1)
+    >>> z.shape
+    (100, 8, 1)
+    """
+    if not isinstance(net, Network):
+        msg = f"`net` must be a deepeft.Network, got {type(net).__name__}."
+        raise TypeError(msg)
+    xarr = net.check_inputs(np.ones(net.n0) if x is None else x)
+    networks = check_positive_int("networks", networks)
+    seed = check_seed(seed)
+    method = check_choice("method", method, ("auto", *METHODS))
+    layer = net.depth if layer is None else check_layer(layer, net.depth, allow_input=False)
+    sampler = resolve_method(method, net, xarr)
+    block = sampler.block_size(net, xarr.shape[0])
+    width = net.widths[layer]
+    out = np.empty((networks, width, xarr.shape[0]))
+    health = _Health(net, xarr, (layer,), 2)
+    with np.errstate(all="ignore"):
+        for b in range(math.ceil(networks / block)):
+            start = b * block
+            count = min(block, networks - start)
+            rng = block_rng(seed, b)
+            z = _to_preactivations(sampler.draw_block(net, xarr, rng, count, (layer,))[layer], width, rng)
+            health.check(layer, Preactivations(z))
+            health.done(layer)
+            out[start : start + count] = z
+    health.warn(networks, stacklevel=2)
+    return out
 
 
 #: Seconds a run must have taken before its progress bar is shown.
@@ -183,6 +378,13 @@ def sample(
         also when ``method`` does not apply to the network (listing those
         that do).
 
+    Warns
+    -----
+    SamplingAccuracyWarning
+        Once per recorded layer whose preactivations or kernels left the
+        float64 range (non-finite, underflowed to 0, or powers up to ``order``
+        out of range) in some networks; its estimates are then unreliable.
+
     Notes
     -----
     **Reproducibility.** Networks come in random *blocks*: block ``b`` holds
@@ -260,11 +462,13 @@ def sample(
 
     base = enumerate_patterns(n_inputs, order)
     patterns = {l: tuple(p for p in base if len(p) <= net.widths[l]) for l in layers_t}
-    featurize = {l: LayerFeatures(patterns[l], net.widths[l], n_inputs, order) for l in layers_t}
+    featurize = {l: LayerFeatures(patterns[l], net.widths[l], n_inputs, order, rows=block) for l in layers_t}
     stats = {l: BatchedMoments(len(patterns[l])) for l in layers_t}
+    health = _Health(net, xarr, layers_t, order)
 
     start_time = time.perf_counter()
-    with _progress_bar(progress, networks, f"sampling ({sampler.name})") as bar:
+    # Leaving the float64 range is reported once per layer by SamplingAccuracyWarning.
+    with _progress_bar(progress, networks, f"sampling ({sampler.name})") as bar, np.errstate(all="ignore"):
         for first in range(0, n_blocks, blocks_per_chunk):
             done = 0
             for b in range(first, min(first + blocks_per_chunk, n_blocks)):
@@ -272,10 +476,14 @@ def sample(
                 count = min(block, networks - start)
                 draws = sampler.draw_block(net, xarr, block_rng(seed, b), count, layers_t)
                 for l in layers_t:
-                    stats[l].update(featurize[l](draws[l]), start)
+                    health.check(l, draws[l])
+                    parts = ((f, health.features(part)) for f, part in featurize[l].parts(draws[l]))
+                    stats[l].update_parts(parts, count, start)
+                    health.done(l)
                 done += count
             bar.advance(done)
     elapsed = time.perf_counter() - start_time
+    health.warn(networks, stacklevel=2)
     return Estimates(
         network=net,
         x=xarr,

@@ -28,7 +28,7 @@ Register a new method with :func:`register`.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -38,6 +38,7 @@ from ..network import Network
 from ._patterns import (
     Pattern,
     TermTable,
+    chunked_tables,
     kernel_entries,
     multisets,
     pairing_terms,
@@ -87,6 +88,10 @@ class UniformOnSphere:
 LayerDraw = Preactivations | GaussianGivenKernel | UniformOnSphere
 
 
+#: Elements (float64) of the largest temporary array when features are computed.
+STEP_ELEMENTS = 2**20
+
+
 class LayerFeatures:
     """Per-network estimators of every pattern of one layer.
 
@@ -98,19 +103,34 @@ class LayerFeatures:
         ``n_l``.
     n_inputs, order : int
         N_D and the largest order sampled.
+    rows : int, default 256
+        The usual number of networks per call (the block size). Features are
+        evaluated in runs of at most ``STEP_ELEMENTS // rows`` polynomial terms,
+        and power sums in groups of networks, so every temporary array holds at
+        most about :data:`STEP_ELEMENTS` numbers, whatever the number of
+        patterns; only the per-network power sums (networks × multisets) and
+        the accumulators are held whole. A feature's value does not depend on
+        this grouping.
     """
 
-    def __init__(self, patterns: tuple[Pattern, ...], width: int, n_inputs: int, order: int) -> None:
+    def __init__(
+        self,
+        patterns: tuple[Pattern, ...],
+        width: int,
+        n_inputs: int,
+        order: int,
+        rows: int = 256,
+    ) -> None:
         self.patterns = patterns
         self.width = width
         self.n_inputs = n_inputs
         self.order = order
-        self._tables: dict[str, TermTable] = {}
+        self.max_terms = max(16, STEP_ELEMENTS // max(int(rows), 1))
+        self._tables: dict[str, tuple[tuple[int, TermTable], ...]] = {}
         self._entries = np.asarray(kernel_entries(n_inputs), dtype=np.intp)
         ms = multisets(n_inputs, order)
         # Monomials of size s are built from their size s-1 prefix times one input.
         self._levels: list[tuple[np.ndarray, np.ndarray]] = []
-        index = {m: c for c, m in enumerate(ms)}
         for s in range(2, order + 1):
             level = [m for m in ms if len(m) == s]
             prev = [m for m in ms if len(m) == s - 1]
@@ -118,40 +138,62 @@ class LayerFeatures:
             parent = np.asarray([prev_index[m[:-1]] for m in level], dtype=np.intp)
             last = np.asarray([m[-1] for m in level], dtype=np.intp)
             self._levels.append((parent, last))
-        self._n_multisets = len(index)
+        self._widest_level = max([n_inputs] + [p.size for p, _ in self._levels])
 
-    def _table(self, kind: str) -> TermTable:
-        table = self._tables.get(kind)
-        if table is None:
+    def _table(self, kind: str) -> tuple[tuple[int, TermTable], ...]:
+        tables = self._tables.get(kind)
+        if tables is None:
             if kind == "ustat":
                 terms = [ustat_terms(p, self.n_inputs, self.order, self.width) for p in self.patterns]
             elif kind == "pairing":
                 terms = [pairing_terms(p, self.n_inputs) for p in self.patterns]
             else:
                 terms = [sphere_terms(p, self.width) for p in self.patterns]
-            table = self._tables[kind] = TermTable(terms)
-        return table
+            tables = self._tables[kind] = chunked_tables(terms, self.max_terms)
+        return tables
 
     def power_sums(self, z: np.ndarray) -> np.ndarray:
-        """``S(m) = Σ_i ∏_{α∈m} z_{i;α}`` for every multiset m, shape ``(networks, C)``."""
-        level = z
-        sums = [level.sum(axis=1)]
-        for parent, last in self._levels:
-            level = level[:, :, parent] * z[:, :, last]
-            sums.append(level.sum(axis=1))
-        return np.concatenate(sums, axis=1)
+        """``S(m) = Σ_i ∏_{α∈m} z_{i;α}`` for every multiset m, shape ``(networks, C)``.
+
+        Computed for groups of networks whose ``(networks, n_l, multisets of one
+        size)`` products stay within :data:`STEP_ELEMENTS`; each network's sums
+        do not depend on the grouping.
+        """
+        total = len(multisets(self.n_inputs, self.order))
+        out = np.empty((z.shape[0], total))
+        step = max(1, STEP_ELEMENTS // max(1, z.shape[1] * self._widest_level))
+        for lo in range(0, z.shape[0], step):
+            part = z[lo : lo + step]
+            level = part
+            col = self.n_inputs
+            out[lo : lo + step, :col] = level.sum(axis=1)
+            for parent, last in self._levels:
+                level = level[:, :, parent] * part[:, :, last]
+                out[lo : lo + step, col : col + parent.size] = level.sum(axis=1)
+                col += parent.size
+        return out
+
+    def _columns(self, draw: LayerDraw) -> tuple[str, np.ndarray]:
+        if isinstance(draw, Preactivations):
+            return "ustat", self.power_sums(draw.z)
+        if isinstance(draw, GaussianGivenKernel):
+            return "pairing", draw.g[:, self._entries[:, 0], self._entries[:, 1]]
+        if isinstance(draw, UniformOnSphere):
+            return "sphere", draw.r2[:, None]
+        msg = f"unknown layer draw {type(draw).__name__}."  # pragma: no cover - internal
+        raise TypeError(msg)
+
+    def parts(self, draw: LayerDraw) -> Iterator[tuple[int, np.ndarray]]:
+        """Features in runs of columns: ``(first feature, array (networks, k))``, in order."""
+        kind, columns = self._columns(draw)
+        cols_t = np.ascontiguousarray(columns.T)
+        del columns
+        for first, table in self._table(kind):
+            yield first, table.evaluate_t(cols_t).T
 
     def __call__(self, draw: LayerDraw) -> np.ndarray:
         """Features of shape ``(networks, len(patterns))``."""
-        if isinstance(draw, Preactivations):
-            return self._table("ustat")(self.power_sums(draw.z))
-        if isinstance(draw, GaussianGivenKernel):
-            cols = draw.g[:, self._entries[:, 0], self._entries[:, 1]]
-            return self._table("pairing")(cols)
-        if isinstance(draw, UniformOnSphere):
-            return self._table("sphere")(draw.r2[:, None])
-        msg = f"unknown layer draw {type(draw).__name__}."  # pragma: no cover - internal
-        raise TypeError(msg)
+        return np.concatenate([part for _, part in self.parts(draw)], axis=1)
 
 
 # ---------------------------------------------------------------- the protocol

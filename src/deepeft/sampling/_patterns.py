@@ -36,6 +36,7 @@ from .._combinatorics import matchings, mobius_coefficient, set_partitions
 __all__ = [
     "ODD_UP_TO",
     "TermTable",
+    "chunked_tables",
     "enumerate_patterns",
     "is_even",
     "kernel_entries",
@@ -70,6 +71,12 @@ def multisets(n_inputs: int, order: int) -> tuple[tuple[int, ...], ...]:
     for s in range(1, order + 1):
         out.extend(combinations_with_replacement(range(n_inputs), s))
     return tuple(out)
+
+
+@cache
+def _multiset_column(n_inputs: int, order: int) -> dict[tuple[int, ...], int]:
+    """Column index of each multiset of :func:`multisets` ``(n_inputs, order)``."""
+    return {m: c for c, m in enumerate(multisets(n_inputs, order))}
 
 
 @cache
@@ -118,7 +125,7 @@ Terms = dict[tuple[int, ...], float]  # sorted column indices -> coefficient
 @cache
 def _ustat_integer_terms(pattern: Pattern, n_inputs: int, order: int) -> tuple[tuple[tuple[int, ...], int], ...]:
     """Σ over distinct neurons as Σ_P μ(P) ∏_{Q∈P} S(⊎_{b∈Q} m_b), merged by monomial."""
-    column = {m: c for c, m in enumerate(multisets(n_inputs, order))}
+    column = _multiset_column(n_inputs, order)
     acc: dict[tuple[int, ...], int] = {}
     for part in set_partitions(range(len(pattern))):
         coef = mobius_coefficient([len(q) for q in part])
@@ -185,13 +192,17 @@ class TermTable:
 
     Notes
     -----
-    Monomials of equal degree are gathered into one ``(networks, T)`` array
+    Monomials of equal degree are gathered into one ``(T, networks)`` array
     of products of columns and scattered into the features by a sparse
-    ``(T, features)`` coefficient matrix.
+    ``(features, T)`` coefficient matrix. Each feature is accumulated from its
+    own terms only, in the order they are given, degree by degree, so a
+    feature's value does not depend on which other features share the table
+    (see :func:`chunked_tables`).
     """
 
     def __init__(self, terms: Sequence[Terms]) -> None:
         self.n_features = len(terms)
+        self.n_terms = sum(len(t) for t in terms)
         by_degree: dict[int, tuple[list[tuple[int, ...]], list[int], list[float]]] = {}
         for f, t in enumerate(terms):
             for cols, coef in t.items():
@@ -212,13 +223,36 @@ class TermTable:
             )
             self._blocks.append((unique, matrix))
 
-    def __call__(self, columns: np.ndarray) -> np.ndarray:
-        """Evaluate on ``columns`` of shape ``(networks, C)``; returns ``(networks, features)``."""
-        out = np.zeros((self.n_features, columns.shape[0]))
-        cols_t = np.ascontiguousarray(columns.T)
+    def evaluate_t(self, cols_t: np.ndarray) -> np.ndarray:
+        """Evaluate on transposed, C-contiguous columns ``(C, networks)``; returns ``(features, networks)``."""
+        out = np.zeros((self.n_features, cols_t.shape[1]))
         for unique, matrix in self._blocks:
             prods = cols_t[unique[:, 0]]
             for j in range(1, unique.shape[1]):
-                prods = prods * cols_t[unique[:, j]]
+                prods *= cols_t[unique[:, j]]
             out += matrix @ prods
-        return out.T
+        return out
+
+    def __call__(self, columns: np.ndarray) -> np.ndarray:
+        """Evaluate on ``columns`` of shape ``(networks, C)``; returns ``(networks, features)``."""
+        return self.evaluate_t(np.ascontiguousarray(columns.T)).T
+
+
+def chunked_tables(terms: Sequence[Terms], max_terms: int) -> tuple[tuple[int, TermTable], ...]:
+    """Split the features into contiguous runs of at most ``max_terms`` terms (and features).
+
+    Returns ``(first feature, table)`` pairs covering all features in order; a
+    feature with more terms than ``max_terms`` gets a table of its own. With
+    ``R`` networks, evaluating one table needs O(``max_terms`` · R) memory.
+    """
+    out: list[tuple[int, TermTable]] = []
+    first, size = 0, 0
+    for f, t in enumerate(terms):
+        cost = max(len(t), 1)
+        if f > first and size + cost > max_terms:
+            out.append((first, TermTable(terms[first:f])))
+            first, size = f, 0
+        size += cost
+    if first < len(terms) or not out:
+        out.append((first, TermTable(terms[first:])))
+    return tuple(out)
