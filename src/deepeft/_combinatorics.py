@@ -11,13 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from functools import cache
-from math import factorial
+from math import comb, factorial
 
 __all__ = [
     "canonical_pattern",
+    "cumulants_from_moments",
     "matchings",
     "matchings_with_cycles",
     "mobius_coefficient",
+    "moments_from_cumulants",
     "set_partitions",
 ]
 
@@ -93,3 +95,30 @@ def canonical_pattern(neurons: Sequence[int], inputs: Sequence[int]) -> Pattern:
     for i, a in zip(neurons, inputs, strict=True):
         blocks.setdefault(i, []).append(a)
     return tuple(sorted((tuple(sorted(b)) for b in blocks.values()), key=lambda b: (len(b), b)))
+
+
+def cumulants_from_moments(moments: Sequence[float]) -> list[float]:
+    """Cumulants κ_1..κ_n of a scalar from its raw moments m_1..m_n.
+
+    Uses the recursion κ_k = m_k − Σ_{j<k} C(k−1, j−1) κ_j m_{k−j}. The entries
+    may be floats or NumPy arrays (elementwise).
+    """
+    m = [1.0, *moments]
+    kappa: list = [0.0]
+    for k in range(1, len(m)):
+        value = m[k]
+        for j in range(1, k):
+            value = value - comb(k - 1, j - 1) * kappa[j] * m[k - j]
+        kappa.append(value)
+    return kappa[1:]
+
+
+def moments_from_cumulants(cumulants: Sequence[float]) -> list[float]:
+    """Raw moments m_1..m_n of a scalar from its cumulants κ_1..κ_n (inverse of the above).
+
+    m_k = Σ_{j=1}^{k} C(k−1, j−1) κ_j m_{k−j}, m_0 = 1; floats or arrays.
+    """
+    m: list = [1.0]
+    for k in range(1, len(cumulants) + 1):
+        m.append(sum(comb(k - 1, j - 1) * cumulants[j - 1] * m[k - j] for j in range(1, k + 1)))
+    return m[1:]

@@ -32,7 +32,7 @@ import numpy as np
 from scipy import special
 
 from . import gaussian
-from ._combinatorics import matchings
+from ._combinatorics import cumulants_from_moments, matchings
 from ._theory import Theory
 from ._validate import check_choice, check_positive_int, per_layer
 from .network import Network
@@ -69,18 +69,6 @@ def _ratio_moments(slopes: tuple[float, float], n: int, kmax: int) -> np.ndarray
             tot = tot + math.comb(k, j) * ap2**j * am2 ** (k - j) * chi_moment(M, j) * chi_moment(n - M, k - j)
         out[k] = float(w @ tot)
     return out
-
-
-def _cumulants_from_moments(moments: Sequence[float]) -> list[float]:
-    """Cumulants κ_1..κ_k of a scalar from its raw moments m_1..m_k."""
-    m = [1.0, *moments]
-    kappa = [0.0]
-    for k in range(1, len(m)):
-        val = m[k]
-        for j in range(1, k):
-            val -= math.comb(k - 1, j - 1) * kappa[j] * m[k - j]
-        kappa.append(val)
-    return kappa[1:]
 
 
 class NonlinearTheory(Theory):
@@ -404,7 +392,7 @@ class NonlinearTheory(Theory):
         if count == 0:
             return 0.0
         moments = [self.ghat_moment(layer, j, inputs[0]) for j in range(1, k + 1)]
-        value = _cumulants_from_moments(moments)[-1] if connected else moments[-1]
+        value = cumulants_from_moments(moments)[-1] if connected else moments[-1]
         return float(count * value)
 
     def moment(self, layer: int, neurons: Sequence[int], inputs: Sequence[int], *, order: str = "leading") -> float:

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 from scipy import special, stats
 
+from .._combinatorics import cumulants_from_moments, moments_from_cumulants
 from ._mellin import LogGammaSum
 from ._special import lgamma_diff_real
 
@@ -63,16 +64,6 @@ def _check_finite(x: object, what: str = "x", *, allow_inf: bool = False) -> np.
         msg = f"`{what}` (the point at which the law is evaluated) {allowed}; got {x!r}."
         raise ValueError(msg)
     return arr
-
-
-def _cumulants_from_moments(m: list[float]) -> list[float]:
-    """κ_1..κ_n from raw moments m_1..m_n."""
-    n = len(m)
-    mom = [1.0, *m]
-    kap = [0.0] * (n + 1)
-    for j in range(1, n + 1):
-        kap[j] = mom[j] - sum(math.comb(j - 1, i - 1) * kap[i] * mom[j - i] for i in range(1, j))
-    return kap[1:]
 
 
 class ExactLaw(stats.rv_continuous):
@@ -167,7 +158,7 @@ class ExactLaw(stats.rv_continuous):
             msg = f"`order` must be a positive integer, got {order!r}."
             raise ValueError(msg)
         moms = [float(self._munp(k)) for k in range(1, int(order) + 1)]
-        return np.array(_cumulants_from_moments(moms))
+        return np.array(cumulants_from_moments(moms))
 
     # ------------------------------------------------------------------ perturbative comparison
     def gaussian_approximation(self) -> Any:
@@ -584,14 +575,7 @@ class LogLaw(_MellinMixin, ExactLaw):
 
     def _munp(self, n: int) -> float:
         n = int(n)
-        if n > 4 and self.law.relu:
-            return float(super()._munp(n))
-        k = list(self.law.cumulants(max(n, 1)))
-        # raw moments from cumulants: m_j = Σ C(j-1, i-1) κ_i m_{j-i}
-        mom = [1.0]
-        for j in range(1, n + 1):
-            mom.append(sum(math.comb(j - 1, i - 1) * k[i - 1] * mom[j - i] for i in range(1, j + 1)))
-        return float(mom[n])
+        return 1.0 if n == 0 else float(moments_from_cumulants(list(self.law.cumulants(n)))[-1])
 
     def _rvs(self, size: Any = None, random_state: Any = None) -> np.ndarray:
         v = self.law.rvs(size, random_state)
@@ -742,11 +726,7 @@ class SphereLogSquareLaw(ExactLaw):
 
     def _munp(self, n: int) -> float:
         n = int(n)
-        k = list(self.cumulants(max(n, 1)))
-        mom = [1.0]
-        for j in range(1, n + 1):
-            mom.append(sum(math.comb(j - 1, i - 1) * k[i - 1] * mom[j - i] for i in range(1, j + 1)))
-        return float(mom[n])
+        return 1.0 if n == 0 else float(moments_from_cumulants(list(self.cumulants(n)))[-1])
 
     def _rvs(self, size: Any = None, random_state: Any = None) -> np.ndarray:
         return self._top + np.log(random_state.beta(0.5, self._alpha, size=size))

@@ -71,6 +71,7 @@ from collections.abc import Mapping
 import numpy as np
 from scipy import fft, special
 
+from .._combinatorics import cumulants_from_moments, moments_from_cumulants
 from ._special import clog1p, lgamma_diff, lgamma_diff_real, psi_diff, tetragamma, trigamma
 
 __all__ = ["LogGammaSum"]
@@ -233,15 +234,8 @@ class LogGammaSum:
             # raw moments of the components; convert both ways with the standard
             # recursion m_k = Σ_j C(k-1, j-1) κ_j m_{k-j}.
             pi = np.exp(logw - special.logsumexp(logw))
-            comp_kappa = [special.polygamma(k, shapes) for k in range(order)]
-            comp_m = [np.ones_like(shapes)]
-            for k in range(1, order + 1):
-                comp_m.append(sum(math.comb(k - 1, j - 1) * comp_kappa[j - 1] * comp_m[k - j]
-                                  for j in range(1, k + 1)))
-            m = [1.0] + [float(np.sum(pi * comp_m[k])) for k in range(1, order + 1)]
-            ks: list[float] = []
-            for k in range(1, order + 1):
-                ks.append(m[k] - sum(math.comb(k - 1, j - 1) * ks[j - 1] * m[k - j] for j in range(1, k)))
+            comp_m = moments_from_cumulants([special.polygamma(k, shapes) for k in range(order)])
+            ks = cumulants_from_moments([float(np.sum(pi * mk)) for mk in comp_m])
             for k in range(order):
                 terms[k].append(mult * ks[k])
         return np.array([math.fsum(t) for t in terms])
