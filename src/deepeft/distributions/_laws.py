@@ -277,7 +277,28 @@ def _expect_with_atom(law: ExactLaw, func: Any, args: tuple, loc: float, scale: 
     return float(val)
 
 
-class CoordinateLaw(_MellinMixin, ExactLaw):
+class _LogCdfPairMixin:
+    """cdf, sf and their logs from one ``_log_cdf_pair(x) -> (log F, log S)`` evaluation.
+
+    The class it is mixed into defines ``_log_cdf_pair``.
+    """
+
+    _log_cdf_pair: Any
+
+    def _cdf(self, x: np.ndarray) -> np.ndarray:
+        return np.exp(self._log_cdf_pair(x)[0])
+
+    def _sf(self, x: np.ndarray) -> np.ndarray:
+        return np.exp(self._log_cdf_pair(x)[1])
+
+    def _logcdf(self, x: np.ndarray) -> np.ndarray:
+        return self._log_cdf_pair(x)[0]
+
+    def _logsf(self, x: np.ndarray) -> np.ndarray:
+        return self._log_cdf_pair(x)[1]
+
+
+class CoordinateLaw(_LogCdfPairMixin, _MellinMixin, ExactLaw):
     """Exact law of one output coordinate ``z_i^(L)`` of a Gaussian-weight network.
 
     ``z = sqrt(Ĝ^(L)) g`` with ``g ~ N(0, 1)`` and ``Ĝ^(L)`` a product of
@@ -344,18 +365,6 @@ class CoordinateLaw(_MellinMixin, ExactLaw):
             ls[zero] = math.log1p(-self.atom) - _LOG2
         return lc, ls
 
-    def _cdf(self, x: np.ndarray) -> np.ndarray:
-        return np.exp(self._log_cdf_pair(x)[0])
-
-    def _sf(self, x: np.ndarray) -> np.ndarray:
-        return np.exp(self._log_cdf_pair(x)[1])
-
-    def _logcdf(self, x: np.ndarray) -> np.ndarray:
-        return self._log_cdf_pair(x)[0]
-
-    def _logsf(self, x: np.ndarray) -> np.ndarray:
-        return self._log_cdf_pair(x)[1]
-
     def _quantile_abs(self, p: np.ndarray) -> np.ndarray:
         """t > 0 with P(z > t) = p, for 0 < p < (1 − atom)/2."""
         law = self.law
@@ -408,7 +417,7 @@ class CoordinateLaw(_MellinMixin, ExactLaw):
         return sign * np.exp(0.5 * v)
 
 
-class NormSquaredLaw(_MellinMixin, ExactLaw):
+class NormSquaredLaw(_LogCdfPairMixin, _MellinMixin, ExactLaw):
     """Exact law of the squared norm ``|z^(L)|²`` of the output vector (Gaussian weights).
 
     ``|z|² = Ĝ^(L) χ²_{n_L}``; for ReLU nets it has a point mass at 0 (:attr:`atom`).
@@ -459,18 +468,6 @@ class NormSquaredLaw(_MellinMixin, ExactLaw):
             lc[pos] = np.logaddexp(lc[pos], lf_v)
             ls[pos] = ls_v
         return lc, ls
-
-    def _cdf(self, x: np.ndarray) -> np.ndarray:
-        return np.exp(self._log_cdf_pair(x)[0])
-
-    def _sf(self, x: np.ndarray) -> np.ndarray:
-        return np.exp(self._log_cdf_pair(x)[1])
-
-    def _logcdf(self, x: np.ndarray) -> np.ndarray:
-        return self._log_cdf_pair(x)[0]
-
-    def _logsf(self, x: np.ndarray) -> np.ndarray:
-        return self._log_cdf_pair(x)[1]
 
     def _ppf(self, q: np.ndarray) -> np.ndarray:
         q = np.asarray(q, dtype=float)
