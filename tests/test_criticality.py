@@ -247,3 +247,17 @@ def test_plots_return_axes():
     plt.close("all")
     with pytest.raises(ValueError, match=re.escape("`width` must be a positive integer")):
         plot_depth_scaling("tanh", 5, width=0)
+
+
+def test_fixed_point_finds_a_touching_fixed_point_from_above():
+    # GELU at criticality: the map touches the diagonal at K* = (3 + sqrt 17)/2 (χ∥ = 1) and crosses it
+    # lower down; from above the iteration stops at the touching point, from below at the crossing.
+    cp = criticality("gelu")
+    k_star = (3 + math.sqrt(17)) / 2
+    assert fixed_point("gelu", cp.cb, cp.cw, K0=5.0) == pytest.approx(k_star, rel=1e-10)
+    below = fixed_point("gelu", cp.cb, cp.cw, K0=1.0)
+    assert below < k_star - 0.1
+    chi_par, _ = susceptibilities("gelu", cp.cb, cp.cw, below)
+    assert chi_par < 1  # an attracting crossing, not the critical point
+    # a plain crossing is still returned as before (tanh off criticality, from both sides)
+    assert fixed_point("tanh", 0.1, 1.5, K0=5.0) == pytest.approx(fixed_point("tanh", 0.1, 1.5, K0=0.01), rel=1e-12)

@@ -178,11 +178,10 @@ def fixed_point(activation: object, cb: float, cw: float, K0: float = 1.0, *, ma
     """The attracting fixed point of ``K ↦ C_b + C_W ⟨σ²⟩_K`` reached from ``K0``.
 
     Iterates the map, then polishes by root finding (slow, power-law
-    approaches such as K* = 0 are detected from the sign of the map). The
-    polish brackets a sign change of the map minus the identity, so a fixed
+    approaches such as K* = 0 are detected from the sign of the map). A fixed
     point where the map only touches the diagonal (χ∥ = 1, e.g. GELU's
-    critical K*, approached from above) is not found: the next simple root
-    below it is returned instead.
+    critical K*, which attracts only from above) is found as the maximum of
+    the map minus the identity, polished where χ∥ = 1.
 
     Raises
     ------
@@ -228,15 +227,39 @@ def fixed_point(activation: object, cb: float, cw: float, K0: float = 1.0, *, ma
             msg = f"root search for the fixed point of {act.name!r} failed in [{a:g}, {b:g}]: {exc}"
             raise ConvergenceError(msg, partial=k) from exc
 
+    def touching(a: float, b: float) -> float | None:
+        """A point in (a, b) where the map touches the diagonal (f <= 0 around a zero of f)."""
+        if not b > a:
+            return None
+        best = optimize.minimize_scalar(lambda t: -f(t), bounds=(a, b), method="bounded",
+                                        options={"xatol": 1e-13 * b})
+        t = float(best.x)
+        if not (a < t < b) or f(t) < -1e-11 * max(1.0, t):
+            return None
+        # polish where χ∥ = C_W d⟨σ²⟩/dK = 1: the map's slope is 1 at a touching point
+        width = 1e-6 * t
+
+        def slope(u: float) -> float:
+            return float(cw * _single(act, np.array(u))["ds2"]) - 1.0
+
+        lo_t, hi_t = t - width, t + width
+        if lo_t > a and hi_t < b and slope(lo_t) * slope(hi_t) < 0:
+            t = float(optimize.brentq(slope, lo_t, hi_t, xtol=1e-300, rtol=_BRENT_RTOL))
+        return t
+
     fk = f(k)
     if fk == 0:
         return k
-    if fk < 0:  # decreasing towards the largest root below k (or 0)
+    if fk < 0:  # decreasing towards the largest zero of f below k (or 0)
         lo = k
         while lo > 1e-300:
             lo /= 4
             if f(lo) >= 0:
-                return root(lo, k)
+                r = root(lo, k)
+                # the iteration stops at the largest zero below k: a touching point (χ∥ = 1, e.g.
+                # GELU's critical K*) above the simple root r is reached first
+                t = touching(r, k)
+                return r if t is None else t
         return 0.0
     hi = k
     while hi < _K_MAX:
