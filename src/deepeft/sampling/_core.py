@@ -173,6 +173,20 @@ def _to_preactivations(d: LayerDraw, width: int, rng: np.random.Generator) -> np
     raise TypeError(msg)
 
 
+def _check_run(
+    net: object, x: object, networks: object, seed: object, method: object
+) -> tuple[np.ndarray, int, int | np.random.SeedSequence, str]:
+    """Arguments shared by :func:`sample` and :func:`draw`: validated inputs, count, seed, method."""
+    if not isinstance(net, Network):
+        msg = f"`net` must be a deepeft.Network, got {type(net).__name__}."
+        raise TypeError(msg)
+    xarr = net.check_inputs(np.ones(net.n0) if x is None else x)
+    networks = check_positive_int("networks", networks)
+    seed = check_seed(seed)
+    method = check_choice("method", method, ("auto", *METHODS))
+    return xarr, networks, seed, method
+
+
 def draw(
     net: Network,
     x: object = None,
@@ -225,13 +239,7 @@ def draw(
     >>> z.shape
     (100, 8, 1)
     """
-    if not isinstance(net, Network):
-        msg = f"`net` must be a deepeft.Network, got {type(net).__name__}."
-        raise TypeError(msg)
-    xarr = net.check_inputs(np.ones(net.n0) if x is None else x)
-    networks = check_positive_int("networks", networks)
-    seed = check_seed(seed)
-    method = check_choice("method", method, ("auto", *METHODS))
+    xarr, networks, seed, method = _check_run(net, x, networks, seed, method)
     layer = net.depth if layer is None else check_layer(layer, net.depth, allow_input=False)
     sampler = resolve_method(method, net, xarr)
     block = sampler.block_size(net, xarr.shape[0])
@@ -429,13 +437,7 @@ def sample(
     >>> est.kernel(2).mean.shape
     (1, 1)
     """
-    if not isinstance(net, Network):
-        msg = f"`net` must be a deepeft.Network, got {type(net).__name__}."
-        raise TypeError(msg)
-    xarr = net.check_inputs(np.ones(net.n0) if x is None else x)
-    networks = check_positive_int("networks", networks)
-    seed = check_seed(seed)
-    method = check_choice("method", method, ("auto", *METHODS))
+    xarr, networks, seed, method = _check_run(net, x, networks, seed, method)
     if chunk_size is not None:
         chunk_size = check_positive_int("chunk_size", chunk_size)
     if isinstance(order, bool) or not isinstance(order, (int, np.integer)):
