@@ -51,19 +51,24 @@ def lgamma_diff(x: np.ndarray, d: np.ndarray) -> np.ndarray:
     if big.any():
         xs, ds, zs = x[big], d[big], z[big]
         l1 = clog1p(ds / xs)
-        res = (xs - 0.5) * l1 + ds * (np.log(xs) + l1) - ds
-        iz, ix = 1.0 / zs, 1.0 / xs
-        iz2, ix2 = iz * iz, ix * ix
-        pz, px = iz, ix
-        for c in _STIRLING:
-            res += c * (pz - px)
-            pz = pz * iz2
-            px = px * ix2
-        out[big] = res
+        out[big] = _stirling_diff(xs, ds, zs, l1)
     small = ~big
     if small.any():
         out[small] = special.loggamma(z[small]) - special.gammaln(x[small])
     return out
+
+
+def _stirling_diff(xs: np.ndarray, ds: np.ndarray, zs: np.ndarray, l1: np.ndarray) -> np.ndarray:
+    """Stirling series of ``log Γ(x + d) − log Γ(x)`` for large x and x + d; ``l1 = log(1 + d/x)``."""
+    res = (xs - 0.5) * l1 + ds * (np.log(xs) + l1) - ds
+    iz, ix = 1.0 / zs, 1.0 / xs
+    iz2, ix2 = iz * iz, ix * ix
+    pz, px = iz, ix
+    for c in _STIRLING:
+        res = res + c * (pz - px)
+        pz = pz * iz2
+        px = px * ix2
+    return res
 
 
 def lgamma_diff_real(x: np.ndarray, d: np.ndarray) -> np.ndarray:
@@ -75,15 +80,7 @@ def lgamma_diff_real(x: np.ndarray, d: np.ndarray) -> np.ndarray:
     if big.any():
         xs, ds, zs = x[big], d[big], z[big]
         l1 = np.log1p(ds / xs)
-        res = (xs - 0.5) * l1 + ds * (np.log(xs) + l1) - ds
-        iz, ix = 1.0 / zs, 1.0 / xs
-        iz2, ix2 = iz * iz, ix * ix
-        pz, px = iz, ix
-        for c in _STIRLING:
-            res += c * (pz - px)
-            pz = pz * iz2
-            px = px * ix2
-        out[big] = res
+        out[big] = _stirling_diff(xs, ds, zs, l1)
     return out
 
 
